@@ -1,0 +1,102 @@
+"""`pixelis score`: five-factor difficulty scores for every sample, with a rich report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from cli.common import console, err_console, fail, load_config
+from cli.score_report import render_score_report
+from pixelis_data.config import DataConfig
+from pixelis_data.config_io import ConfigError, override
+from pixelis_data.custom_factors import FactorModuleError
+from pixelis_data.readers import ADAPTERS, InputError
+from pixelis_data.readers.files import expand_inputs
+from pixelis_data.score import default_output_for, score_to_parquet
+
+PROGRESS_MIN_BYTES = 20 * 1024 * 1024  # below this a run takes about a second: no bar
+
+
+def _parse_weights(items: list[str]) -> dict[str, float]:
+    weights = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=WEIGHT, got {item!r}", param_hint="--factor-weight")
+    return weights
+
+
+def score(
+    inputs: list[str] = typer.Argument(
+        ..., help="Input file(s): JSON, JSONL or Parquet; a directory or a glob of them.", show_default=False
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o",
+        help="Scores Parquet to write. Default for a single input file: INPUT.scores.parquet beside it.",
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML with the shape of configs/data.yaml (read/score sections)."
+    ),
+    factor_module: str | None = typer.Option(
+        None, "--factor-module", help="Module (dotted name or .py file) of extra factors: functions returning pl.Expr."
+    ),
+    factor_weight: list[str] = typer.Option(
+        [], "--factor-weight", help="Weight of a custom factor, NAME=W (repeatable); adds to score.custom.weights."
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help=f"Force the record format instead of detecting it per file: {', '.join(ADAPTERS)}."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 and write no scores if any record is rejected."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the one-line summary."),
+) -> None:
+    """Score every sample's difficulty (five factors + composite, DESIGN §4) into a Parquet file.
+
+    Bad records are quarantined in OUTPUT's .rejects.jsonl with their file, line/index, reason and raw text;
+    the run goes on, and input = scored + rejected always.
+    """
+    cfg = load_config(DataConfig, config)
+    if factor_module or factor_weight:
+        custom = cfg.score.custom
+        weights = {**custom.weights, **_parse_weights(factor_weight)}
+        try:
+            score_cfg = override(cfg.score, custom={"module": factor_module or custom.module, "weights": weights,
+                                                    "renormalize": custom.renormalize})
+        except ConfigError as err:
+            fail(f"invalid factor options: {err}")
+        cfg = override(cfg, score=score_cfg)
+    if fmt is not None and fmt not in ADAPTERS:
+        raise typer.BadParameter(f"unknown format {fmt!r} (known: {', '.join(ADAPTERS)})", param_hint="--format")
+    try:
+        files = expand_inputs(inputs)
+    except InputError as err:
+        fail(str(err))
+    if output is None:
+        if len(inputs) != 1 or len(files) != 1 or not Path(inputs[0]).is_file():
+            fail("--output is required when the input is several files, a directory or a glob")
+        output = default_output_for(files[0])
+    total = sum(f.stat().st_size for f in files)
+    progress = Progress(
+        TextColumn("[bold]scoring"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        console=err_console, transient=True, disable=quiet or total < PROGRESS_MIN_BYTES,
+    )
+    try:
+        with progress:
+            task = progress.add_task("score", total=total)
+            result = score_to_parquet(
+                files, output, cfg, fmt=fmt, strict=strict, progress=lambda n: progress.advance(task, n)
+            )
+    except (InputError, FactorModuleError) as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"{err.filename or output}: {err.strerror}")
+    render_score_report(result, cfg.score, console, quiet=quiet)
+    if strict and result.n_rejected:
+        err_console.print(f"[bold red]strict:[/] {result.n_rejected} record(s) rejected; no scores written "
+                          f"(see {result.rejects_path})")
+        raise typer.Exit(1)

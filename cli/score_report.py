@@ -1,0 +1,94 @@
+"""The rich terminal report of `pixelis score`, computed from the written Parquet (columns only)."""
+
+from __future__ import annotations
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from pixelis_data.config import ScoreConfig
+from pixelis_data.schema import FACTOR_COLUMNS, SCORE_COLUMN
+from pixelis_data.score import ScoreResult
+
+HIST_BINS = 10
+BAR_WIDTH = 40
+
+
+def factor_summary(scores: pl.LazyFrame, columns: list[str]) -> pl.DataFrame:
+    """mean / p10 / p50 / p90 of each column (linear interpolation)."""
+    stats = []
+    for c in columns:
+        col = pl.col(c)
+        stats += [col.mean().alias(f"{c}|mean")] + [
+            col.quantile(q, interpolation="linear").alias(f"{c}|p{int(q * 100)}") for q in (0.1, 0.5, 0.9)
+        ]
+    row = scores.select(stats).collect().row(0, named=True)
+    return pl.DataFrame(
+        {"factor": columns, **{s: [row[f"{c}|{s}"] for c in columns] for s in ("mean", "p10", "p50", "p90")}}
+    )
+
+
+def histogram(scores: pl.LazyFrame, lo: float, hi: float, bins: int = HIST_BINS) -> list[tuple[float, float, int]]:
+    """Counts of difficulty_score in ``bins`` equal bins over [lo, hi] (the last bin closed)."""
+    width = (hi - lo) / bins if hi > lo else 1.0
+    idx = ((pl.col(SCORE_COLUMN) - lo) / width).floor().clip(0, bins - 1).cast(pl.Int32)
+    counts = dict(scores.select(idx.alias("b")).group_by("b").len().collect().iter_rows())
+    return [(lo + i * width, lo + (i + 1) * width, counts.get(i, 0)) for i in range(bins)]
+
+
+def render_score_report(result: ScoreResult, cfg: ScoreConfig, console: Console, quiet: bool = False) -> None:
+    """Counts, per-factor statistics, histogram, per-type means and unknown operations."""
+    where = str(result.output) if result.output else "(not written)"
+    line = (f"[bold]{result.n_input:,}[/] input = [green]{result.n_scored:,} scored[/] + "
+            f"[{'red' if result.n_rejected else 'dim'}]{result.n_rejected:,} rejected[/] "
+            f"in {result.seconds:.1f}s -> {where}")
+    console.print(line, highlight=False)
+    if result.rejects_path:
+        console.print(f"rejects: {result.rejects_path}", highlight=False)
+    if quiet or result.output is None or result.n_scored == 0:
+        return
+    scores = pl.scan_parquet(result.output)
+    extra = [c for c in scores.collect_schema().names() if c in cfg.custom.weights]
+    table = Table(title="factors", title_justify="left")
+    for name in ("factor", "mean", "p10", "p50", "p90"):
+        table.add_column(name, justify="left" if name == "factor" else "right")
+    for row in factor_summary(scores, [*FACTOR_COLUMNS, *extra, SCORE_COLUMN]).iter_rows():
+        table.add_row(row[0], *(f"{v:.3f}" for v in row[1:]))
+    console.print(table)
+
+    hist = Table(title="difficulty_score", title_justify="left", show_header=False, box=None)
+    bins = histogram(scores, cfg.clip_min, cfg.clip_max)
+    peak = max(c for _, _, c in bins) or 1
+    for lo, hi, count in bins:
+        hist.add_row(f"{lo:.2f}-{hi:.2f}", "█" * round(BAR_WIDTH * count / peak), f"{count:,}")
+    console.print(hist)
+
+    for key in ("task_type", "sample_type"):
+        by = (scores.group_by(key).agg(pl.len().alias("n"), pl.col(SCORE_COLUMN).mean().alias("mean"))
+              .sort(key).collect())
+        t = Table(title=f"mean difficulty by {key}", title_justify="left")
+        t.add_column(key)
+        t.add_column("samples", justify="right")
+        t.add_column("mean", justify="right")
+        for name, n, mean in by.iter_rows():
+            t.add_row(str(name), f"{n:,}", f"{mean:.3f}")
+        console.print(t)
+
+    if result.unknown_ops:
+        t = Table(title="unknown operations (not in the complexity table)", title_justify="left")
+        t.add_column("action")
+        t.add_column("steps", justify="right")
+        for name, n in result.unknown_ops.most_common(20):
+            t.add_row(name, f"{n:,}")
+        if len(result.unknown_ops) > 20:
+            t.add_row(f"... {len(result.unknown_ops) - 20} more", "")
+        console.print(t)
+    else:
+        console.print("unknown operations: none", style="dim")
+    if result.reject_reasons:
+        t = Table(title="rejects by reason", title_justify="left")
+        t.add_column("reason")
+        t.add_column("records", justify="right")
+        for reason, n in result.reject_reasons.most_common():
+            t.add_row(reason, f"{n:,}")
+        console.print(t)

@@ -1,0 +1,157 @@
+"""The five difficulty factors of DESIGN §4 as pure functions returning ``pl.Expr``.
+
+Each function reads the canonical ``trajectory`` (list of {action, thought, parameters, result}),
+``task_type`` and ``sample_type`` columns; every constant comes from the config section passed in.
+Factors that share a count (steps, THINK steps, known operations) take it as an optional argument, so
+that ``score_frame`` computes each count once as a column and passes ``pl.col(...)``; called without
+them, a factor computes everything from the trajectory itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import polars as pl
+
+from pixelis_data.config import (
+    ErrorPatternConfig,
+    OperationConfig,
+    ReasoningConfig,
+    TaskConfig,
+    TrajectoryComplexityConfig,
+)
+
+TRAJ = pl.col("trajectory")
+ACTION = pl.element().struct.field("action")
+
+
+def actions() -> pl.Expr:
+    """The list of (canonical) action names."""
+    return TRAJ.list.eval(ACTION)
+
+
+def n_steps() -> pl.Expr:
+    """L: the number of steps (0 for an empty trajectory)."""
+    return TRAJ.list.len().fill_null(0)
+
+
+def known_actions(ops: OperationConfig) -> pl.Expr:
+    """The sequence of actions that are in the complexity table, in order."""
+    return TRAJ.list.eval(ACTION.filter(ACTION.is_in(list(ops.complexity))))
+
+
+def n_known(ops: OperationConfig) -> pl.Expr:
+    """Number of steps whose action is in the complexity table."""
+    return TRAJ.list.eval(ACTION.is_in(list(ops.complexity))).list.sum().fill_null(0)
+
+
+def n_unique_known(ops: OperationConfig) -> pl.Expr:
+    """Number of distinct known operations."""
+    return known_actions(ops).list.n_unique().fill_null(0)
+
+
+def known_weight_sum(ops: OperationConfig) -> pl.Expr:
+    """Sum of the complexity weights of the known steps."""
+    weight = ACTION.replace_strict(ops.complexity, default=0.0, return_dtype=pl.Float64)
+    return TRAJ.list.eval(weight).list.sum().fill_null(0.0)
+
+
+def n_think(reasoning: ReasoningConfig) -> pl.Expr:
+    """Number of reasoning (THINK) steps."""
+    return actions().list.count_matches(reasoning.think_action).fill_null(0)
+
+
+def trajectory_complexity(cfg: TrajectoryComplexityConfig, steps: pl.Expr | None = None) -> pl.Expr:
+    """short_score when L < min_steps, else min(1, ln(L+1) / ln(saturation_steps+1))."""
+    length = (n_steps() if steps is None else steps).cast(pl.Float64)
+    curve = ((length + 1).log() / math.log(cfg.saturation_steps + 1)).clip(upper_bound=1.0)
+    return pl.when(length < cfg.min_steps).then(pl.lit(cfg.short_score)).otherwise(curve)
+
+
+def operation_sophistication(
+    ops: OperationConfig,
+    known: pl.Expr | None = None,
+    unique: pl.Expr | None = None,
+    weight_sum: pl.Expr | None = None,
+) -> pl.Expr:
+    """min(1, sum(w) / (n_known * max_w) + unique_bonus * n_unique / n_known); no_known_score without known ops."""
+    n = (n_known(ops) if known is None else known).cast(pl.Float64)
+    u = (n_unique_known(ops) if unique is None else unique).cast(pl.Float64)
+    total = known_weight_sum(ops) if weight_sum is None else weight_sum
+    max_w = max(ops.complexity.values())
+    score = (total / (n * max_w) + ops.unique_bonus * u / n).clip(upper_bound=1.0)
+    return pl.when(n == 0).then(pl.lit(ops.no_known_score)).otherwise(score)
+
+
+def reasoning_depth(cfg: ReasoningConfig, steps: pl.Expr | None = None, think: pl.Expr | None = None) -> pl.Expr:
+    """0 for no steps; with r = n_THINK / L: 1 in [low, high], r / low below, a linear penalty above."""
+    length = (n_steps() if steps is None else steps).cast(pl.Float64)
+    ratio = (n_think(cfg) if think is None else think).cast(pl.Float64) / length
+    return (
+        pl.when(length == 0)
+        .then(0.0)
+        .when(ratio < cfg.low_ratio)
+        .then(ratio / cfg.low_ratio)
+        .when(ratio <= cfg.high_ratio)
+        .then(1.0)
+        .otherwise(1.0 - (ratio - cfg.high_ratio) / cfg.over_range * cfg.over_penalty)
+    )
+
+
+def phrase_pattern(phrases: tuple[str, ...]) -> str:
+    """Case-insensitive whole-word/phrase regex ('wait' matches 'Wait,' but not 'await' or 'waiting')."""
+    alternatives = "|".join(re.escape(p.lower()).replace("'", "['’]") for p in sorted(phrases, key=len, reverse=True))
+    return rf"(?i)(?:^|[^\p{{L}}\p{{N}}_])(?:{alternatives})(?:$|[^\p{{L}}\p{{N}}_])"
+
+
+def has_phrase(cfg: ErrorPatternConfig) -> pl.Expr:
+    """True when any step's thought contains a self-correction phrase."""
+    pattern = phrase_pattern(cfg.phrases)
+    return TRAJ.list.eval(pl.element().struct.field("thought").str.contains(pattern)).list.any().fill_null(False)
+
+
+def n_repetitions(cfg: ErrorPatternConfig, ops: OperationConfig) -> pl.Expr:
+    """Positions in the known-action sequence equal to the (repetition_run - 1) known actions before them."""
+    element = pl.element()
+    same = pl.lit(True)
+    for back in range(1, cfg.repetition_run):
+        same = same & (element == element.shift(back))
+    return known_actions(ops).list.eval(same.fill_null(False)).list.sum().fill_null(0)
+
+
+def n_repeated_coordinates(cfg: ErrorPatternConfig) -> pl.Expr:
+    """Steps of ``coordinate_action`` whose non-empty coordinates equal those of an earlier such step."""
+    # when/then keeps the expression elementwise, so Polars evaluates it over all steps at once.
+    params = pl.when(cfg.coordinate_action == ACTION).then(pl.element().struct.field("parameters"))
+    coords = params.str.json_path_match(f"$.{cfg.coordinate_field}").str.strip_chars()
+    present = TRAJ.list.eval(pl.when(~coords.is_in(["", "[]", '""'])).then(coords)).list.drop_nulls()
+    return (present.list.len() - present.list.n_unique()).fill_null(0)
+
+
+def error_patterns(
+    cfg: ErrorPatternConfig,
+    ops: OperationConfig,
+    phrase: pl.Expr | None = None,
+    repetitions: pl.Expr | None = None,
+    repeated_coordinates: pl.Expr | None = None,
+) -> pl.Expr:
+    """min(cap, phrase_score once + repetition_score * reps + repeated_coordinate_score * repeats + modifier)."""
+    phrase = has_phrase(cfg) if phrase is None else phrase
+    reps = n_repetitions(cfg, ops) if repetitions is None else repetitions
+    repeats = n_repeated_coordinates(cfg) if repeated_coordinates is None else repeated_coordinates
+    modifier = pl.col("sample_type").replace_strict(cfg.sample_type_modifiers, default=0.0, return_dtype=pl.Float64)
+    total = (
+        pl.when(phrase).then(cfg.phrase_score).otherwise(0.0)
+        + reps.cast(pl.Float64) * cfg.repetition_score
+        + repeats.cast(pl.Float64) * cfg.repeated_coordinate_score
+        + modifier.fill_null(0.0)
+    )
+    return total.clip(upper_bound=cfg.cap)
+
+
+def task_type_score(cfg: TaskConfig) -> pl.Expr:
+    """Table lookup of task_type, case-insensitive; unknown types get the default."""
+    table = {k.lower(): v for k, v in cfg.difficulty.items()}
+    lookup = pl.col("task_type").str.to_lowercase().replace_strict(table, default=cfg.default, return_dtype=pl.Float64)
+    return lookup.fill_null(cfg.default)

@@ -1,0 +1,149 @@
+"""Reading inputs of any supported format into canonical batches, with rejects quarantined.
+
+``read_batches`` is the one entry point: it expands paths, detects each file's record format, parses
+(the Polars fast path for pixelis JSONL, the general path otherwise), validates, gives missing ids a
+content hash and rejects duplicate sample_ids across all files. For every batch
+``n_input == frame.height + len(rejects)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pixelis_data.config import DEFAULT_COMPLEXITY, ReadConfig
+from pixelis_data.readers.base import Batch, RawItem, RecordAdapter, RecordError, Reject
+from pixelis_data.readers.files import (
+    ITEM_BATCH,
+    InputError,
+    chunk_items,
+    container_of,
+    expand_inputs,
+    iter_jsonl_chunks,
+    iter_parquet_batches,
+    load_json_items,
+)
+from pixelis_data.readers.formats import ADAPTERS, detect_format
+from pixelis_data.readers.jsonl_fast import parse_chunk
+from pixelis_data.readers.parquet_input import parquet_batch_frame
+from pixelis_data.readers.pixelis import REJECT_COL, fill_content_ids, items_to_frame, make_reject
+from pixelis_data.schema import CANONICAL_COLUMNS
+
+__all__ = [
+    "ADAPTERS",
+    "Batch",
+    "InputError",
+    "RawItem",
+    "RecordAdapter",
+    "RecordError",
+    "Reject",
+    "expand_inputs",
+    "read_batches",
+]
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class _Rows:
+    """Canonical rows with ``_reject_reason`` plus a way to find each row's raw record."""
+
+    frame: pl.DataFrame
+    reject_for: Callable[[int, str], Reject]
+
+
+def _split_rejects(rows: _Rows, source: str, early: list[Reject], n_input: int) -> Batch:
+    frame = fill_content_ids(rows.frame)
+    batch = Batch(source=source, frame=frame, rejects=list(early), n_input=n_input,
+                  positions=pl.Series("_pos", range(frame.height)), reject_for=rows.reject_for)
+    batch.reject_rows(frame[REJECT_COL].is_not_null(), lambda row: row[REJECT_COL])
+    batch.frame = batch.frame.select(CANONICAL_COLUMNS)
+    return batch
+
+
+def _general_batch(items: list[RawItem], source: str, adapter: RecordAdapter, alias_table: dict[str, str]) -> Batch:
+    frame, kept, early = items_to_frame(items, source, adapter, adapter.name, alias_table)
+    return _split_rejects(
+        _Rows(frame, lambda pos, reason: make_reject(kept[pos], source, reason)), source, early, len(items)
+    )
+
+
+def _jsonl_batches(path: Path, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str],
+                   progress: Progress | None) -> Iterator[Batch]:
+    source = str(path)
+    for chunk, first_line in iter_jsonl_chunks(path, cfg.chunk_mb * 1024 * 1024):
+        fast = parse_chunk(chunk, first_line, alias_table) if adapter.name == "pixelis" else None
+        if fast is not None:
+            frame, lines = fast
+
+            def reject_for(pos: int, reason: str, _chunk: bytes = chunk, _lines=lines, _first=first_line) -> Reject:
+                line_no = int(_lines[pos])
+                raw = _chunk.split(b"\n", line_no - _first + 1)[line_no - _first].decode("utf-8", "replace")
+                return Reject(source=source, reason=reason, raw=raw, line=line_no)
+
+            yield _split_rejects(_Rows(frame, reject_for), source, [], frame.height)
+        else:
+            items = chunk_items(chunk, first_line, path)
+            for start in range(0, len(items), ITEM_BATCH):
+                yield _general_batch(items[start : start + ITEM_BATCH], source, adapter, alias_table)
+        if progress:
+            progress(len(chunk))
+
+
+def _file_batches(path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dict[str, str],
+                  progress: Progress | None) -> Iterator[Batch]:
+    container = container_of(path)
+    source = str(path)
+    if container == "parquet":
+        adapter = ADAPTERS[fmt or "pixelis"]
+        for batch, start in iter_parquet_batches(path):
+            frame = parquet_batch_frame(batch, alias_table) if adapter.name == "pixelis" else None
+            if frame is not None:
+                rows = _Rows(frame, lambda pos, reason, _b=batch, _s=start: make_reject(
+                    RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason))
+                yield _split_rejects(rows, source, [], frame.height)
+            else:
+                items = [RawItem(value=v, index=start + i) for i, v in enumerate(batch.to_pylist())]
+                yield _general_batch(items, source, adapter, alias_table)
+        if progress:
+            progress(path.stat().st_size)
+        return
+    if container == "json":
+        items = load_json_items(path)
+        adapter = ADAPTERS[fmt] if fmt else detect_format(path, [i.value for i in items[:20]])
+        for start in range(0, len(items), ITEM_BATCH):
+            yield _general_batch(items[start : start + ITEM_BATCH], source, adapter, alias_table)
+        if progress:
+            progress(path.stat().st_size)
+        return
+    adapter = ADAPTERS[fmt] if fmt else detect_format(path, None)
+    yield from _jsonl_batches(path, adapter, cfg, alias_table, progress)
+
+
+def read_batches(
+    inputs: str | Path | list[str | Path],
+    cfg: ReadConfig | None = None,
+    *,
+    fmt: str | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Batch]:
+    """Canonical batches from all input files; duplicates of an earlier sample_id become rejects.
+
+    ``fmt`` forces a record format (a key of ``ADAPTERS``); ``progress`` is called with bytes done.
+    Raises InputError for a missing, empty, unreadable or unsupported file.
+    """
+    cfg = cfg or ReadConfig()
+    if fmt is not None and fmt not in ADAPTERS:
+        raise InputError(f"unknown format {fmt!r} (known: {', '.join(ADAPTERS)})")
+    alias_table = cfg.alias_table(tuple(DEFAULT_COMPLEXITY))
+    seen = pl.Series("sample_id", [], dtype=pl.String)
+    for path in expand_inputs(inputs):
+        for batch in _file_batches(path, fmt, cfg, alias_table, progress):
+            ids = batch.frame["sample_id"]
+            dup = ids.is_in(seen.implode()) | ~ids.is_first_distinct()
+            batch.reject_rows(dup, lambda row: f"duplicate sample_id {row['sample_id']!r} (the first one is kept)")
+            seen = pl.concat([seen, batch.frame["sample_id"]])
+            yield batch

@@ -1,0 +1,132 @@
+"""Input files: expanding paths/dirs/globs, and iterating JSONL chunks, JSON arrays and Parquet batches."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pixelis_data.readers.base import RawItem
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED = JSONL_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
+ITEM_BATCH = 20_000
+
+
+class InputError(ValueError):
+    """A missing, empty, unreadable or unsupported input file (one line, names the file)."""
+
+
+def container_of(path: Path) -> str:
+    """'jsonl', 'json' or 'parquet' from the file name."""
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in JSON_SUFFIXES:
+        return "json"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise InputError(f"{path}: unsupported file type {suffix or '(none)'!r} (expected one of {', '.join(SUPPORTED)})")
+
+
+def expand_inputs(inputs: str | os.PathLike[str] | list[str | os.PathLike[str]]) -> list[Path]:
+    """Files named by a path, a directory (its supported files, recursively) or a glob, sorted."""
+    items = inputs if isinstance(inputs, list) else [inputs]
+    files: list[Path] = []
+    for item in items:
+        text = str(item)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            if not found:
+                raise InputError(f"{path}: directory holds no {', '.join(SUPPORTED)} files")
+            files.extend(found)
+        elif path.exists():
+            if not path.is_file():
+                raise InputError(f"{path}: not a regular file")
+            files.append(path)
+        elif any(ch in text for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not found:
+                raise InputError(f"{text}: no file matches this pattern")
+            files.extend(found)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    for path in files:
+        container_of(path)
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{path}: not readable (permission denied)")
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: the file is empty")
+    return files
+
+
+def iter_jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Whole-line byte chunks of about ``chunk_bytes`` and the 1-based line number each starts at."""
+    with open(path, "rb") as fh:
+        carry = b""
+        line = 1
+        while True:
+            block = fh.read(chunk_bytes)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            chunk, carry = data[: cut + 1], data[cut + 1 :]
+            yield chunk, line
+            line += chunk.count(b"\n")
+        if carry:
+            yield carry, line
+
+
+def chunk_items(chunk: bytes, first_line: int, source: Path) -> list[RawItem]:
+    """The non-blank lines of a JSONL chunk as RawItems (text kept for the general path)."""
+    items = []
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            items.append(RawItem(value=None, line=first_line + offset, text=raw.decode("utf-8")))
+        except UnicodeDecodeError as err:
+            text = raw.decode("utf-8", errors="replace")
+            items.append(RawItem(value=None, line=first_line + offset, text=text, error=f"not UTF-8 text ({err})"))
+    return items
+
+
+def load_json_items(path: Path) -> list[RawItem]:
+    """The records of a JSON file: a bare list, ``{"samples": [...]}``, or a single object."""
+    try:
+        with open(path, "rb") as fh:
+            data = json.load(fh)
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    if isinstance(data, dict) and isinstance(data.get("samples"), list):
+        records = data["samples"]
+    elif isinstance(data, list):
+        records = data
+    else:
+        raise InputError(f"{path}: expected a JSON list of records or {{\"samples\": [...]}}")
+    return [RawItem(value=v, index=i) for i, v in enumerate(records)]
+
+
+def iter_parquet_batches(path: Path, batch_rows: int = 65_536):
+    """Record batches of a Parquet file, read lazily (constant memory in the file size)."""
+    try:
+        handle = pq.ParquetFile(path)
+    except Exception as err:
+        raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+    start = 0
+    for batch in handle.iter_batches(batch_size=batch_rows):
+        yield batch, start
+        start += batch.num_rows

@@ -1,0 +1,252 @@
+"""The ``pixelis`` record format: Python normalisation, Polars parsing and canonicalisation.
+
+Every reader ends here: records of other formats are first turned into pixelis-format dicts by their
+adapter, then parsed by Polars with one schema, so that a record gives the same canonical row whichever
+path it took (the JSONL fast path, a JSON array, a foreign format).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from pixelis_data.readers.base import RawItem, RecordError, Reject
+from pixelis_data.schema import STEP
+
+STEP_KEYS = ("action", "thought", "parameters", "result")
+TOP_KEYS = (
+    "sample_id",
+    "task_type",
+    "sample_type",
+    "question",
+    "image_path",
+    "images",
+    "trajectory",
+    "answer",
+    "ground_truth",
+    "sampling_weight",
+    "extra",
+    "source_format",
+)
+INPUT_SCHEMA = pl.Schema(
+    {
+        "sample_id": pl.String,
+        "task_type": pl.String,
+        "sample_type": pl.String,
+        "question": pl.String,
+        "image_path": pl.String,
+        "images": pl.List(pl.String),
+        "trajectory": pl.List(STEP),
+        "answer": pl.String,
+        "ground_truth": pl.String,
+        "sampling_weight": pl.Float64,
+        "extra": pl.String,
+        "source_format": pl.String,
+    }
+)
+REJECT_COL = "_reject_reason"
+HASHED_COLUMNS = ("task_type", "sample_type", "question", "images", "trajectory", "answer", "ground_truth")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+class PixelisAdapter:
+    """The native format: checks the shape Polars cannot take, moves unknown fields to ``extra``."""
+
+    name = "pixelis"
+
+    def detect(self, record: Any) -> bool:
+        if not isinstance(record, dict) or not isinstance(record.get("trajectory"), list):
+            return False
+        steps = record["trajectory"]
+        return all(isinstance(s, dict) and "action" in s for s in steps[:5])
+
+    def to_pixelis(self, record: Any) -> dict[str, Any]:
+        if not isinstance(record, dict):
+            raise RecordError(f"expected a JSON object, got {_kind(record)}")
+        out: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in record.items():
+            (out if key in TOP_KEYS else extra)[key] = value
+        trajectory = record.get("trajectory")
+        if trajectory is None:
+            raise RecordError("missing trajectory")
+        if not isinstance(trajectory, list):
+            raise RecordError(f"trajectory must be a list, got {_kind(trajectory)}")
+        steps = []
+        step_extra: dict[str, Any] = {}
+        for i, step in enumerate(trajectory):
+            if not isinstance(step, dict):
+                raise RecordError(f"trajectory[{i}] must be an object, got {_kind(step)}")
+            if isinstance(step.get("action"), (dict, list)):
+                raise RecordError(f"trajectory[{i}].action must be a string, got {_kind(step['action'])}")
+            steps.append({k: step[k] for k in STEP_KEYS if k in step})
+            unknown = {k: v for k, v in step.items() if k not in STEP_KEYS}
+            if unknown:
+                step_extra[str(i)] = unknown
+        out["trajectory"] = steps
+        weight = record.get("sampling_weight")
+        if weight is not None and (
+            isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight)
+        ):
+            raise RecordError(f"sampling_weight must be a finite number, got {weight!r}")
+        images = record.get("images")
+        if isinstance(images, str):
+            out["images"] = [images]
+        elif images is not None and not isinstance(images, list):
+            raise RecordError(f"images must be a list of paths, got {_kind(images)}")
+        if step_extra:
+            extra["trajectory_extra"] = step_extra
+        if extra:
+            out["extra"] = _merge_extra(record.get("extra"), extra)
+        return out
+
+
+def _merge_extra(existing: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    if existing is None:
+        return extra
+    if isinstance(existing, str):
+        with contextlib.suppress(ValueError):
+            existing = json.loads(existing)
+    if isinstance(existing, dict):
+        return {**existing, **extra}
+    return {"extra": existing, **extra}
+
+
+def parse_lines(lines: Sequence[str]) -> tuple[pl.DataFrame, list[int], list[tuple[int, str]]]:
+    """Parse pixelis-format JSON lines with the input schema.
+
+    Returns the frame of the lines that parsed, their positions in ``lines``, and (position, message)
+    for each line Polars could not take (a type it cannot convert, a number out of range).
+    """
+    if not lines:
+        return pl.DataFrame(schema=INPUT_SCHEMA), [], []
+    try:
+        frame = pl.read_ndjson(io.BytesIO("\n".join(lines).encode()), schema=INPUT_SCHEMA)
+        return frame, list(range(len(lines))), []
+    except Exception:  # any Polars failure sends us to the per-line path below
+        pass
+    frames, kept, errors = [], [], []
+    for pos, line in enumerate(lines):
+        try:
+            frames.append(pl.read_ndjson(io.BytesIO(line.encode()), schema=INPUT_SCHEMA))
+            kept.append(pos)
+        except Exception as err:
+            errors.append((pos, str(err).splitlines()[0]))
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=INPUT_SCHEMA)
+    return frame, kept, errors
+
+
+def _alias_expr(action: pl.Expr, alias_table: dict[str, str]) -> pl.Expr:
+    action = action.str.strip_chars()
+    key = action.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]", "")
+    return key.replace_strict(alias_table, default=action, return_dtype=pl.String)
+
+
+def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str, str]) -> pl.DataFrame:
+    """Input-schema frame -> canonical frame with a ``_reject_reason`` column (null for good rows)."""
+    traj = pl.col("trajectory")
+    step = pl.element()
+    bad_step = traj.list.eval(step.is_null()).list
+    no_action = traj.list.eval(
+        step.struct.field("action").is_null() | (step.struct.field("action").str.strip_chars() == "")
+    ).list
+    weight = pl.col("sampling_weight")
+    reason = (
+        pl.when(traj.is_null())
+        .then(pl.lit("missing trajectory"))
+        .when(bad_step.any())
+        .then(pl.format("trajectory[{}] is null", bad_step.arg_max()))
+        .when(no_action.any())
+        .then(pl.format("trajectory[{}] has no action", no_action.arg_max()))
+        .when(weight.is_not_null() & ((weight < 0) | weight.is_nan() | weight.is_infinite()))
+        .then(pl.format("sampling_weight must be a finite number >= 0, got {}", weight))
+    )
+    images = (
+        pl.when(pl.col("images").is_not_null())
+        .then(pl.col("images"))
+        .when(pl.col("image_path").is_not_null())
+        .then(pl.concat_list(pl.col("image_path")))
+        .otherwise(pl.lit([], dtype=pl.List(pl.String)))
+    )
+    normalised_traj = traj.list.eval(
+        step.struct.with_fields(_alias_expr(step.struct.field("action"), alias_table).alias("action"))
+    )
+    return frame.lazy().select(
+        pl.col("sample_id").str.strip_chars(),
+        pl.col("task_type").fill_null("unknown"),
+        pl.col("sample_type").fill_null("positive"),
+        pl.col("question"),
+        images.alias("images"),
+        normalised_traj.alias("trajectory"),
+        pl.col("answer"),
+        pl.col("ground_truth"),
+        weight.fill_null(1.0).alias("sampling_weight"),
+        pl.col("source_format").fill_null(pl.lit(source_format)),
+        pl.col("extra"),
+        reason.alias(REJECT_COL),
+    ).collect()
+
+
+def fill_content_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """Give rows without a sample_id a stable id: a hash of their content (not of their position)."""
+    missing = pl.col("sample_id").is_null() | (pl.col("sample_id") == "")
+    if not frame.select(missing.any()).item():
+        return frame
+    content = frame.filter(missing).select(pl.struct(HASHED_COLUMNS).struct.json_encode()).to_series()
+    ids = ["h-" + hashlib.sha256(text.encode()).hexdigest()[:20] for text in content]
+    filled = frame.with_columns(pl.when(missing).then(None).otherwise(pl.col("sample_id")).alias("sample_id"))
+    idx = filled.with_row_index("_row").filter(missing)["_row"]
+    values = filled["sample_id"].scatter(idx, ids)
+    return filled.with_columns(values.alias("sample_id"))
+
+
+def items_to_frame(
+    items: Sequence[RawItem], source: str, adapter: Any, source_format: str, alias_table: dict[str, str]
+) -> tuple[pl.DataFrame, list[RawItem], list[Reject]]:
+    """The general (per-record Python) path: adapt, parse with Polars, canonicalise.
+
+    Returns canonical rows (with ``_reject_reason``), the RawItem of each row, and early rejects.
+    """
+    rejects: list[Reject] = []
+    lines: list[str] = []
+    kept: list[RawItem] = []
+    for item in items:
+        try:
+            if item.error is not None:
+                raise RecordError(item.error)
+            value = item.value
+            if item.text is not None:
+                try:
+                    value = json.loads(item.text)
+                except ValueError as err:
+                    raise RecordError(f"malformed JSON: {err}") from None
+            record = adapter.to_pixelis(value)
+            lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
+            kept.append(item)
+        except RecordError as err:
+            rejects.append(make_reject(item, source, str(err)))
+        except (ValueError, TypeError, RecursionError) as err:
+            rejects.append(make_reject(item, source, f"unreadable record: {err}"))
+    frame, positions, errors = parse_lines(lines)
+    for pos, message in errors:
+        rejects.append(make_reject(kept[pos], source, f"wrong type: {message}"))
+    kept = [kept[p] for p in positions]
+    return canonicalize(frame, source_format, alias_table), kept, rejects
+
+
+def make_reject(item: RawItem, source: str, reason: str) -> Reject:
+    """A reject for ``item`` with its location and raw text."""
+    return Reject(source=source, reason=reason, raw=item.raw_text(), line=item.line, index=item.index)
+

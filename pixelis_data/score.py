@@ -1,0 +1,202 @@
+"""Scoring: the five factors + diagnostics + composite as one lazy ``with_columns``, streamed to Parquet."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from pixelis_data import factors as F
+from pixelis_data.atomic import atomic_path
+from pixelis_data.config import DataConfig, ScoreConfig
+from pixelis_data.custom_factors import custom_factor_exprs
+from pixelis_data.readers import InputError, read_batches
+from pixelis_data.readers.files import expand_inputs
+from pixelis_data.schema import DIAGNOSTIC_SCHEMA, FACTOR_COLUMNS, SCORE_COLUMN, empty_canonical
+
+# Weight key in ScoreConfig.weights -> output column.
+FACTOR_COLUMN = {
+    "trajectory_complexity": "trajectory_complexity",
+    "operation_sophistication": "operation_sophistication",
+    "reasoning_depth": "reasoning_depth",
+    "error_patterns": "error_patterns",
+    "task_type": "task_type_score",
+}
+
+
+def count_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
+    """Per-sample counts shared by several factors: the public diagnostics plus private helpers."""
+    return {
+        "n_steps": F.n_steps().cast(pl.UInt32),
+        "n_known_ops": F.n_known(cfg.operations).cast(pl.UInt32),
+        "n_unique_ops": F.n_unique_known(cfg.operations).cast(pl.UInt32),
+        "n_think": F.n_think(cfg.reasoning).cast(pl.UInt32),
+        "n_repetitions": F.n_repetitions(cfg.errors, cfg.operations).cast(pl.UInt32),
+        "_phrase": F.has_phrase(cfg.errors),
+        "_repeated_coordinates": F.n_repeated_coordinates(cfg.errors).cast(pl.UInt32),
+        "_known_weight": F.known_weight_sum(cfg.operations),
+    }
+
+
+def factor_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
+    """Output column -> expression for the five built-in factors, over the columns of :func:`count_exprs`."""
+    c = pl.col
+    return {
+        "trajectory_complexity": F.trajectory_complexity(cfg.trajectory, c("n_steps")),
+        "operation_sophistication": F.operation_sophistication(
+            cfg.operations, c("n_known_ops"), c("n_unique_ops"), c("_known_weight")
+        ),
+        "reasoning_depth": F.reasoning_depth(cfg.reasoning, c("n_steps"), c("n_think")),
+        "error_patterns": F.error_patterns(
+            cfg.errors, cfg.operations, c("_phrase"), c("n_repetitions"), c("_repeated_coordinates")
+        ),
+        "task_type_score": F.task_type_score(cfg.task),
+    }
+
+
+def diagnostic_exprs() -> dict[str, pl.Expr]:
+    """The diagnostics that are not plain counts (DESIGN §4)."""
+    return {
+        "has_self_correction": pl.col("_phrase") | (pl.col("sample_type") == "self_correction").fill_null(False),
+        "has_backtracking": pl.col("_repeated_coordinates") > 0,
+        "n_unknown_ops": (pl.col("n_steps") - pl.col("n_known_ops")).cast(pl.UInt32),
+    }
+
+
+def composite_weights(cfg: ScoreConfig) -> dict[str, float]:
+    """Column -> weight in the composite (custom factors included; renormalised only if asked)."""
+    weights = {FACTOR_COLUMN[k]: v for k, v in cfg.weights.items()}
+    weights.update(cfg.custom.weights)
+    if cfg.custom.renormalize:
+        total = sum(weights.values())
+        if total > 0:
+            weights = {k: v / total for k, v in weights.items()}
+    return weights
+
+
+def score_frame(lf: pl.LazyFrame, cfg: ScoreConfig, custom: dict[str, pl.Expr] | None = None) -> pl.LazyFrame:
+    """Add the factor, diagnostic and ``difficulty_score`` columns to a canonical LazyFrame.
+
+    Three projections in one lazy plan: shared counts, then factors + diagnostics, then the composite.
+    """
+    counts = count_exprs(cfg)
+    columns = {**factor_exprs(cfg), **(custom or {})}
+    weights = composite_weights(cfg)
+    composite = pl.sum_horizontal([pl.col(c) * w for c, w in weights.items()]).clip(cfg.clip_min, cfg.clip_max)
+    diagnostics = diagnostic_exprs()
+    order = [*lf.collect_schema().names(), *FACTOR_COLUMNS, *(custom or {}), SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()]
+    return (
+        lf.with_columns(e.alias(n) for n, e in counts.items())
+        .with_columns([e.cast(pl.Float64).alias(n) for n, e in columns.items()]
+                      + [e.alias(n) for n, e in diagnostics.items()])
+        .with_columns(composite.alias(SCORE_COLUMN))
+        .select(order)
+    )
+
+
+def load_custom(cfg: ScoreConfig) -> dict[str, pl.Expr]:
+    """The custom factor expressions named by the config (empty when none)."""
+    return custom_factor_exprs(cfg.custom.module, cfg.custom.weights) if cfg.custom.module else {}
+
+
+def rejects_path_for(output: Path) -> Path:
+    """``scores.parquet`` -> ``scores.rejects.jsonl`` beside it."""
+    return output.with_name(output.name.removesuffix(".parquet") + ".rejects.jsonl")
+
+
+def default_output_for(input_path: Path) -> Path:
+    """``data/input.json`` -> ``data/input.scores.parquet`` (DESIGN §1)."""
+    name = input_path.name
+    for suffix in (".jsonl", ".ndjson", ".json", ".parquet", ".pq"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return input_path.with_name(name + ".scores.parquet")
+
+
+@dataclass
+class ScoreResult:
+    """What a scoring run read, wrote and rejected."""
+
+    output: Path | None
+    rejects_path: Path | None
+    n_input: int = 0
+    n_scored: int = 0
+    n_rejected: int = 0
+    reject_reasons: Counter = field(default_factory=Counter)
+    unknown_ops: Counter = field(default_factory=Counter)
+    files: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _unknown_ops(frame: pl.DataFrame, known: list[str]) -> Counter:
+    ops = frame.select(pl.col("trajectory").list.eval(pl.element().struct.field("action")).explode().alias("a"))
+    counts = ops.filter(pl.col("a").is_not_null() & ~pl.col("a").is_in(known)).group_by("a").len()
+    return Counter(dict(counts.iter_rows()))
+
+
+def score_to_parquet(
+    inputs: str | Path | list[str | Path],
+    output: Path,
+    config: DataConfig | None = None,
+    *,
+    fmt: str | None = None,
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreResult:
+    """Read, validate, score and write ``output`` (atomically); rejects go to ``<output>.rejects.jsonl``.
+
+    With ``strict`` the scores are not written when anything was rejected (the rejects file still is).
+    Raises InputError for unusable input files and FactorModuleError for a bad custom factor module.
+    """
+    config = config or DataConfig()
+    cfg = config.score
+    custom = load_custom(cfg)
+    started = time.perf_counter()
+    output = Path(output)
+    rejects_path = rejects_path_for(output)
+    result = ScoreResult(output=output, rejects_path=None, files=expand_inputs(inputs))
+    known = list(cfg.operations.complexity)
+    writer: pq.ParquetWriter | None = None
+    with atomic_path(output) as tmp_out, atomic_path(rejects_path) as tmp_rej, open(tmp_rej, "w") as rej:
+        try:
+            for batch in read_batches(result.files, config.read, fmt=fmt, progress=progress):
+                result.n_input += batch.n_input
+                result.n_rejected += len(batch.rejects)
+                for reject in batch.rejects:
+                    rej.write(reject.to_json() + "\n")
+                    result.reject_reasons[reject.reason.split(":")[0].split(" (")[0]] += 1
+                if batch.frame.height == 0 and writer is not None:
+                    continue
+                scored = score_frame(batch.frame.lazy(), cfg, custom).collect()
+                result.n_scored += scored.height
+                result.unknown_ops.update(_unknown_ops(scored, known))
+                table = scored.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp_out, table.schema, compression="zstd")
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            score_frame(empty_canonical().lazy(), cfg, custom).collect().write_parquet(tmp_out)
+        if result.n_input == 0:
+            raise InputError(f"{', '.join(map(str, result.files))}: no records found")
+        if result.n_input != result.n_scored + result.n_rejected:  # an invariant, not user input
+            raise RuntimeError(f"count mismatch: {result.n_input} != {result.n_scored} + {result.n_rejected}")
+        rej.flush()
+        if result.n_rejected == 0:
+            rejects_path.unlink(missing_ok=True)
+            tmp_rej.unlink()
+        else:
+            result.rejects_path = rejects_path
+        if strict and result.n_rejected:
+            tmp_out.unlink()
+            result.output = None
+    result.seconds = time.perf_counter() - started
+    return result
