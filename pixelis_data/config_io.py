@@ -127,19 +127,27 @@ def _from_mapping(cls: type[T], data: Any, path: str, problems: list[str]) -> T 
         if key not in fields:
             problems.append(f"{_join(path, key)}: unknown field (known: {', '.join(fields)})")
     kwargs = {}
-    before = len(problems)
-    for name in fields:
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], _join(path, name), problems)
-    if len(problems) > before:
-        return None
+    failed = False
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        before = len(problems)
+        value = _convert(hints[name], data[name], _join(path, name), problems)
+        if len(problems) == before:
+            kwargs[name] = value
+        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            failed = True  # leave the default in place so that this class's own checks still run below
+        else:
+            return None
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except ConfigError as err:
         problems.extend(_join(path, p) if path else p for p in err.problems)
+        return None
     except (TypeError, ValueError) as err:
         problems.append(f"{path or cls.__name__}: {err}")
-    return None
+        return None
+    return None if failed else obj
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, source: str | None = None) -> T:

@@ -1,0 +1,28 @@
+"""Run a command in a child process and report its wall time and peak RSS (from wait4's rusage)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Measurement:
+    label: str
+    seconds: float
+    peak_rss_mb: float
+
+
+def measure(label: str, argv: list[str]) -> Measurement:
+    """Run ``argv`` to completion; raise if it fails. Peak RSS is the child's own maximum resident set."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{label} failed ({argv}):\n{stderr}")
+    return Measurement(label, seconds, usage.ru_maxrss / 1024)
