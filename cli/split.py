@@ -1,0 +1,187 @@
+"""``pixelis split``: percentile categories + held-out eval set as memory-mappable Arrow files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.common import console, err_console, fail, load_config
+from pixelis_data.config import DataConfig
+from pixelis_data.config_io import ConfigError
+from pixelis_data.split import SplitError, SplitResult, split_to_dir
+from pixelis_data.split.run import input_kind
+
+_SUFFIXES = (".scores.parquet", ".parquet", ".jsonl", ".ndjson", ".json")
+
+
+def default_output_dir(input_path: Path) -> Path:
+    """``data/train.scores.parquet`` (or ``train.json``, or a directory ``train``) -> ``data/train.split``."""
+    name = input_path.name or input_path.resolve().name  # "." has no name of its own
+    for suffix in _SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return input_path.resolve().with_name(name + ".split") if not input_path.name else input_path.with_name(
+        name + ".split"
+    )
+
+
+def _config(path: Path | None, eval_fraction: float | None, eval_per_category: int | None) -> DataConfig:
+    config = load_config(DataConfig, path)
+    if eval_fraction is not None and eval_per_category is not None:
+        fail("--eval-fraction and --eval-per-category exclude each other; pass one")
+    changes: dict[str, object] = {}
+    if eval_fraction is not None:
+        changes = {"eval_fraction": eval_fraction, "eval_per_category": None}
+    elif eval_per_category is not None:
+        changes = {"eval_per_category": eval_per_category}
+    try:
+        return dataclasses.replace(config, split=dataclasses.replace(config.split, **changes))
+    except ConfigError as err:
+        fail(
+            f"invalid option: {err}".replace("eval_fraction:", "--eval-fraction:").replace(
+                "eval_per_category:", "--eval-per-category:"
+            )
+        )
+
+
+def _fmt_share(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def _top(counts: dict[str, int], k: int = 3) -> str:
+    shown = ", ".join(f"{name} {n:,}" for name, n in list(counts.items())[:k])
+    return shown + (f" +{len(counts) - k} more" if len(counts) > k else "")
+
+
+def _render(result: SplitResult) -> None:
+    report, t = result.plan.report, result.plan.thresholds
+    table = Table(
+        title=f"Split of {report.n:,} samples ({report.n_train:,} train, {report.n_eval:,} eval)",
+        caption="held out: eval share of the category; types: task types / sample types",
+    )
+    for name in ("category", "samples", "share", "train", "eval", "held out", "scores", "types"):
+        table.add_column(name, justify="left" if name in ("category", "scores") else "right")
+    for c in report.categories:
+        scores = f"{c.score_min:.3f}-{c.score_max:.3f}" if c.n else "-"
+        held_out = _fmt_share(c.n_eval / c.n) if c.n else "-"
+        table.add_row(
+            c.category,
+            f"{c.n:,}",
+            _fmt_share(c.share),
+            f"{c.n_train:,}",
+            f"{c.n_eval:,}",
+            held_out,
+            scores,
+            f"{len(c.task_types)}/{len(c.sample_types)}",
+        )
+    console.print(table)
+    console.print(
+        f"thresholds: simple <= [bold]{t.t_simple:.6g}[/] (P{t.simple_percentile:g}) < medium <= "
+        f"[bold]{t.t_medium:.6g}[/] (P{t.medium_percentile:g}) < hard"
+    )
+    console.print(
+        f"IQR filter: q1 {t.q1:.6g}, q3 {t.q3:.6g}, kept [{t.lower:.6g}, {t.upper:.6g}] -> "
+        f"{t.n_kept:,} of {t.n_scores:,} scores ({t.n_outliers:,} outliers: {t.n_outliers_low:,} low, "
+        f"{t.n_outliers_high:,} high; outliers are still categorised)"
+        + (" [yellow]nothing inside the bounds: all scores used[/]" if t.used_all else "")
+    )
+    ties = report.ties
+    console.print(
+        f"ties: {ties.at_simple:,} on t_simple, {ties.at_medium:,} on t_medium (inclusive rule: lower category; "
+        "a strict rule would give " + ", ".join(f"{k} {v:,}" for k, v in ties.strict_counts.items()) + ")"
+    )
+    for c in report.categories:
+        if c.n:
+            console.print(
+                f"  {c.category}: task types {_top(c.task_types)}; sample types {_top(c.sample_types)}", highlight=False
+            )
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/]")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if result.n_rejected:
+        err_console.print(
+            f"[yellow]warning:[/] {result.n_rejected:,} record(s) rejected while scoring; see "
+            f"{result.out_dir / 'rejects.jsonl'}"
+        )
+    files = ", ".join(f"{name}.arrow ({rows:,})" for name, rows in result.rows.items())
+    console.print(f"[green]wrote[/] {result.out_dir}: {files}, manifest.json in {result.seconds:.1f} s")
+
+
+def split(
+    input_path: Path = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="A scores Parquet from `pixelis score`, or raw data (JSON, JSONL, Parquet file or a directory), "
+        "which is then scored on the way with the same config.",
+    ),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Output directory. Default: beside INPUT, e.g. data.scores.parquet -> data.split/."
+    ),
+    by_category: bool = typer.Option(
+        False,
+        "--by-category",
+        help="Split into simple / medium / hard by difficulty percentiles (DESIGN §5). The only strategy so far; "
+        "required so that a future default cannot change silently.",
+    ),
+    eval_fraction: float | None = typer.Option(
+        None,
+        "--eval-fraction",
+        help="Share of samples held out for eval, chosen by a stable hash of sample_id (default from config: 0.05).",
+    ),
+    eval_per_category: int | None = typer.Option(
+        None,
+        "--eval-per-category",
+        help="Hold out exactly N samples per category (smallest hashes) instead of a fraction.",
+    ),
+    config_path: Path | None = typer.Option(
+        None, "--config", help="Data config YAML (sections read / score / split), the same file `pixelis score` reads."
+    ),
+    fmt: str | None = typer.Option(None, "--format", help="Record format of raw INPUT (default: auto-detected)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into a non-empty directory that holds no pixelis manifest."
+    ),
+) -> None:
+    """Cut scored samples into simple / medium / hard Arrow files plus a stable, stratified eval.arrow."""
+    if not by_category:
+        fail("choose a split strategy: --by-category (the only one so far)")
+    config = _config(config_path, eval_fraction, eval_per_category)
+    out_dir = output if output is not None else default_output_dir(input_path)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        write_task = progress.add_task("splitting", total=None)
+        score_task = None
+
+        def on_rows(done: int, total: int) -> None:
+            progress.update(write_task, completed=done, total=total)
+
+        def on_score(n_bytes: int) -> None:
+            nonlocal score_task
+            if score_task is None:
+                score_task = progress.add_task("scoring (bytes)", total=None)
+            progress.advance(score_task, n_bytes)
+
+        try:
+            if input_path.exists() and input_kind(input_path) == "raw":
+                console.print(f"{input_path}: not a scores file, scoring it on the way")
+            result = split_to_dir(
+                input_path, out_dir, config, overwrite=overwrite, fmt=fmt, on_rows=on_rows, on_score_progress=on_score
+            )
+        except SplitError as err:
+            progress.stop()
+            fail(str(err))
+        except OSError as err:  # permissions, a full disk: name the path, no traceback
+            progress.stop()
+            fail(f"{err.filename or out_dir}: {err.strerror or err}")
+    _render(result)
