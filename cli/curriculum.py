@@ -1,0 +1,117 @@
+"""``pixelis curriculum simulate``: dry-run the curriculum policy on a trace or a synthetic learner."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cli.common import console, fail, load_config
+from pixelis_data.config_io import ConfigError
+from pixelis_data.schema import CATEGORIES
+from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_train.curriculum.simulate import SimulationResult, simulate_model, simulate_trace, write_jsonl
+from pixelis_train.curriculum.synthetic import parse_model
+from pixelis_train.curriculum.trace import TraceError, read_trace
+
+app = typer.Typer(
+    help="Curriculum policy tools: tune thresholds on a performance trace before spending GPU hours.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+_STYLE = {"advance": "green", "forced_advance": "yellow", "rollback": "bold red", "hold": "dim"}
+
+
+def _weights(weights: dict[str, float]) -> str:
+    return "/".join(f"{weights.get(c, 0.0):.2g}" for c in CATEGORIES)
+
+
+def _render(result: SimulationResult, holds: bool) -> None:
+    console.print(f"[bold]policy[/] {result.policy}   [bold]source[/] {result.source}   "
+                  f"[bold]evaluations[/] {len(result.evaluations)}", highlight=False, soft_wrap=True)
+    timeline = Table(title="Timeline", caption="weights decided at step t apply from t+1; scale = interval scale")
+    timeline.add_column("steps", justify="right", no_wrap=True)
+    timeline.add_column("stage", no_wrap=True)
+    timeline.add_column("weights " + "/".join(c[0] for c in CATEGORIES), no_wrap=True)
+    timeline.add_column("scale", justify="right", no_wrap=True)
+    timeline.add_column("cooldown", no_wrap=True)
+    cooldowns = {c.start: c.end for c in result.cooldowns}
+    for seg in result.segments:
+        cooldown = f"{seg.start}-{cooldowns[seg.start]}" if seg.start in cooldowns else ""
+        timeline.add_row(f"{seg.start}-{seg.end}", f"{seg.stage}: {seg.stage_name}", _weights(seg.weights),
+                         f"x{seg.interval_scale:g}", cooldown)
+    console.print(timeline)
+    decisions = Table(title="Decisions" + ("" if holds else " (holds hidden; --holds shows them)"))
+    decisions.add_column("step", justify="right", no_wrap=True)
+    decisions.add_column("event", no_wrap=True)
+    decisions.add_column("stage", no_wrap=True)
+    decisions.add_column("perf", justify="right", no_wrap=True)
+    decisions.add_column("reason")
+    for event in result.events:
+        if event.kind == "hold" and not holds:
+            continue
+        perf = "" if event.performance is None else f"{event.performance:.3f}"
+        decisions.add_row(str(event.step), f"[{_STYLE[event.kind]}]{event.kind}[/]",
+                          f"{event.stage_before}->{event.stage_after}", perf, event.reason)
+    if decisions.row_count:
+        console.print(decisions)
+    else:
+        console.print("[dim]no advance, rollback or forced advance[/]")
+    counts = result.counts()
+    last = result.segments[-1]
+    console.print(
+        f"[bold]{counts['advance']}[/] advances, [bold]{counts['rollback']}[/] rollbacks, "
+        f"[bold]{counts['forced_advance']}[/] forced advances, {counts['hold']} holds; final stage "
+        f"[bold]{last.stage_name}[/] from step {last.start}, interval scale x{last.interval_scale:g}",
+        highlight=False, soft_wrap=True,
+    )
+
+
+@app.command("simulate")
+def simulate(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Curriculum YAML (the shape of configs/curriculum.yaml); default: built-in."),
+    trace: Path | None = typer.Option(
+        None, "--trace", help="CSV with columns step,simple,medium,hard: one row per evaluation, values in [0, 1]."),
+    model: str | None = typer.Option(
+        None, "--model",
+        help="Synthetic learner parameters 'key=value,...' (e.g. 'collapse=1.5,seed=3'; 'default' for all "
+             "defaults). Keys: floor, ceil_*, tau_*, transfer, noise, collapse, recovery, seed (docs/curriculum.md)."),
+    steps: int | None = typer.Option(
+        None, "--steps", min=1,
+        help="Simulate up to this step (model: default twice the planned schedule; trace: default all rows)."),
+    policy: str | None = typer.Option(
+        None, "--policy", help="Override the config's policy: adaptive, fixed or none."),
+    jsonl: Path | None = typer.Option(
+        None, "--jsonl", help="Also write the run, timeline segments, cooldowns and events as JSONL (atomic)."),
+    holds: bool = typer.Option(False, "--holds", help="List hold decisions too, not only stage changes."),
+) -> None:
+    """Run the curriculum policy on a performance trace or a synthetic learning curve and print its timeline."""
+    if (trace is None) == (model is None):
+        fail("pass exactly one of --trace CSV or --model PARAMS")
+    cfg = load_config(CurriculumConfig, config)
+    if policy is not None:
+        try:
+            cfg = dataclasses.replace(cfg, policy=policy)  # type: ignore[arg-type]
+        except ConfigError as err:
+            fail(f"--policy: {err}")
+    try:
+        if trace is not None:
+            result = simulate_trace(cfg, read_trace(trace), steps=steps, source=f"trace {trace}")
+        else:
+            try:
+                learner = parse_model(model or "")
+            except ConfigError as err:
+                fail(f"--model: {err}")
+            result = simulate_model(cfg, learner, steps=steps)
+    except TraceError as err:
+        fail(str(err))
+    except ValueError as err:
+        fail(f"{trace if trace is not None else '--model'}: {err}")
+    _render(result, holds)
+    if jsonl is not None:
+        write_jsonl(result, cfg, jsonl)
+        console.print(f"wrote {len(result.jsonl_records(cfg))} records to {jsonl}", highlight=False)

@@ -1,0 +1,142 @@
+"""Dry-run a curriculum policy on a performance trace or on the synthetic learner, without a GPU.
+
+The loop is the training loop's: at each evaluation, ``decide``, then ``weights`` for the next steps.
+The result is every event plus a timeline: the stage (and interval scale) in force per step range and
+the cooldown ranges after rollbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pixelis_data.atomic import atomic_path
+from pixelis_data.config_io import to_dict
+from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_train.curriculum.events import Evaluation, Event
+from pixelis_train.curriculum.policy import make_policy
+from pixelis_train.curriculum.synthetic import LearningCurveModel, SyntheticLearner
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Steps ``start+1 .. end`` trained on one stage's mixture at one interval scale."""
+
+    start: int
+    end: int
+    stage: int
+    stage_name: str
+    weights: dict[str, float]
+    interval_scale: float
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """No unforced advance between ``start`` (a rollback) and ``end``."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What a simulation produced."""
+
+    policy: str
+    source: str
+    evaluations: list[Evaluation]
+    events: list[Event]
+    segments: list[Segment]
+    cooldowns: list[Cooldown]
+    final_state: dict[str, Any]
+
+    def counts(self) -> dict[str, int]:
+        """Number of events of each kind."""
+        counts = Counter(e.kind for e in self.events)
+        return {k: counts.get(k, 0) for k in ("hold", "advance", "rollback", "forced_advance")}
+
+    def jsonl_records(self, cfg: CurriculumConfig) -> list[dict[str, Any]]:
+        """A run header, then the segments, cooldowns and events (each with its ``type``)."""
+        header = {"type": "run", "policy": self.policy, "source": self.source, "config": to_dict(cfg),
+                  "counts": self.counts(), "final_state": self.final_state}
+        records = [header]
+        records += [{"type": "segment", **asdict(s)} for s in self.segments]
+        records += [{"type": "cooldown", **asdict(c)} for c in self.cooldowns]
+        for event, evaluation in zip(self.events, self.evaluations, strict=True):
+            records.append({"type": "event", **event.to_json(), "category_performance": dict(evaluation.performance)})
+        return records
+
+
+def write_jsonl(result: SimulationResult, cfg: CurriculumConfig, path: str | Path) -> None:
+    """Write :meth:`SimulationResult.jsonl_records` to ``path`` atomically (one JSON object a line)."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for record in result.jsonl_records(cfg):
+            fh.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def simulate_trace(cfg: CurriculumConfig, evaluations: Iterable[Evaluation], *, steps: int | None = None,
+                   source: str = "trace") -> SimulationResult:
+    """Run ``cfg``'s policy on recorded evaluations (those after ``steps`` are left out)."""
+    chosen = [e for e in evaluations if steps is None or e.step <= steps]
+    if not chosen:
+        raise ValueError(f"no evaluation at or before step {steps} in the trace")
+    policy = make_policy(cfg)
+    state = policy.initial_state()
+    events = []
+    for evaluation in chosen:
+        state, event = policy.decide(state, evaluation)
+        events.append(event)
+    return _result(cfg, source, chosen, events, state, end=chosen[-1].step)
+
+
+def default_steps(cfg: CurriculumConfig) -> int:
+    """Simulated length when none is given: twice the planned schedule, in whole eval intervals."""
+    planned = max(cfg.planned_total_steps(), cfg.eval_interval)
+    return math.ceil(2 * planned / cfg.eval_interval) * cfg.eval_interval
+
+
+def simulate_model(cfg: CurriculumConfig, model: LearningCurveModel, *, steps: int | None = None) -> SimulationResult:
+    """Run ``cfg``'s policy on the synthetic learner, evaluating every ``eval_interval`` steps up to ``steps``."""
+    steps = default_steps(cfg) if steps is None else steps
+    if steps < cfg.eval_interval:
+        raise ValueError(f"steps: must be at least eval_interval ({cfg.eval_interval}) to evaluate once (got {steps})")
+    policy = make_policy(cfg)
+    learner = SyntheticLearner(model)
+    state = policy.initial_state()
+    weights = policy.weights(state)
+    evaluations, events = [], []
+    previous = 0
+    for step in range(cfg.eval_interval, steps + 1, cfg.eval_interval):
+        learner.train(weights, previous, step)
+        evaluation = Evaluation(step, learner.evaluate(step))
+        state, event = policy.decide(state, evaluation)
+        weights = policy.weights(state)
+        evaluations.append(evaluation)
+        events.append(event)
+        previous = step
+    return _result(cfg, f"model {model.describe()}", evaluations, events, state, end=steps)
+
+
+def _result(cfg: CurriculumConfig, source: str, evaluations: list[Evaluation], events: list[Event],
+            final_state: dict[str, Any], end: int) -> SimulationResult:
+    policy = make_policy(cfg)
+    state0 = policy.initial_state()
+    segments: list[Segment] = []
+    start, stage, name, weights, scale = 0, state0["stage"], policy.stage_name(state0), policy.weights(state0), 1.0
+    for event in events:
+        if event.stage_after != stage or event.interval_scale != scale:
+            segments.append(Segment(start, event.step, stage, name, weights, scale))
+            start, stage, name, scale = event.step, event.stage_after, event.stage_name, event.interval_scale
+            weights = _stage_weights(cfg, stage)
+    segments.append(Segment(start, max(end, start), stage, name, weights, scale))
+    cooldowns = [Cooldown(e.step, e.step + cfg.cooldown_steps) for e in events if e.kind == "rollback"]
+    return SimulationResult(cfg.policy, source, evaluations, events, segments, cooldowns, final_state)
+
+
+def _stage_weights(cfg: CurriculumConfig, stage: int) -> dict[str, float]:
+    return cfg.resolved_static_weights() if cfg.policy == "none" else dict(cfg.stages[stage].weights)
