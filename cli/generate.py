@@ -72,9 +72,9 @@ def generate(
     try:
         result = write_samples(output, n, seed=seed, images_dir=images, progress=progress, workers=workers)
     except (ImportError, ValueError) as err:
-        fail(escape(str(err)))
+        fail(str(err))
     except OSError as err:
-        fail(escape(f"cannot write {err.filename or output}: {err.strerror or err}"))
+        fail(f"cannot write {err.filename or output}: {err.strerror or err}")
 
     table = Table(title=f"generated {result.count:,} samples (seed {seed})", title_justify="left")
     table.add_column("task type")

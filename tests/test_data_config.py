@@ -40,7 +40,7 @@ def test_wrong_types_and_bad_yaml(tmp_path):
         from_dict(DataConfig, {"score": {"clip_min": "low"}})
     bad = tmp_path / "bad.yaml"
     bad.write_text("score: [1, 2\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_yaml(DataConfig, bad)
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_yaml(DataConfig, tmp_path / "missing.yaml")
@@ -55,5 +55,5 @@ def test_extra_aliases_extend_the_table():
 
 
 def test_score_config_rejects_unknown_weight_keys():
-    with pytest.raises(ConfigError, match="weights.speed: unknown factor"):
+    with pytest.raises(ConfigError, match=r"weights\.speed: unknown factor"):
         ScoreConfig(weights={"speed": 1.0})

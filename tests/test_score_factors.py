@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from pixelis_data import factors as F
 from pixelis_data.config import DataConfig, ErrorPatternConfig, ScoreConfig, TaskConfig
-from pixelis_data.score import score_frame
 from pixelis_data.schema import FACTOR_COLUMNS, SCORE_COLUMN
+from pixelis_data.score import score_frame
 from tests.conftest import canonical_frame
 from tests.score_oracle import score_record
 

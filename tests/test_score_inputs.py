@@ -173,7 +173,7 @@ def test_missing_and_unsupported_inputs(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         read_all(tmp_path / "nope.jsonl")
     (tmp_path / "x.csv").write_text("a,b\n")
-    with pytest.raises(InputError, match="unsupported file type '.csv'"):
+    with pytest.raises(InputError, match=r"unsupported file type '\.csv'"):
         read_all(tmp_path / "x.csv")
     with pytest.raises(InputError, match="no file matches"):
         read_all(str(tmp_path / "*.jsonl"))

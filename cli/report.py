@@ -1,0 +1,60 @@
+"""`pixelis report`: one self-contained HTML page (+ PNGs) of a scores file, a split or a training run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from cli.common import console, fail, load_config
+from pixelis_data.config import DataConfig
+
+
+def report(
+    path: Path = typer.Argument(
+        ..., show_default=False,
+        help="What to report on, detected from its contents: a scores Parquet (`pixelis score`), a split "
+        "directory (`pixelis split`, has manifest.json) or a run directory (`pixelis train`, has metrics.jsonl).",
+    ),
+    output: Path = typer.Option(
+        Path("report.html"), "--output", "-o",
+        help="HTML file to write (figures embedded, no external URLs). The same figures go to "
+        "OUTPUT_figures/*.png beside it, e.g. report.html -> report_figures/.",
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c",
+        help="Data config YAML (shape of configs/data.yaml): factor weights, clipping and the split percentiles "
+        "used for the thresholds of a scores file. Default: the built-in defaults.",
+    ),
+) -> None:
+    """Draw the figures of a scores file, a split directory or a training run into one HTML page.
+
+    scores: difficulty histogram with the category thresholds, factor distributions, mean difficulty by type.
+
+    split: category sizes, diversity per category, what the eval set holds, scores per category.
+
+    run: train and eval loss, per-category performance, curriculum timeline, throughput.
+
+    Needs matplotlib: pip install 'pixelis\\[report]'.
+    """
+    from pixelis_data.report import ReportDependencyError, ReportInputError, build_report
+
+    cfg = load_config(DataConfig, config)
+    if output.is_dir():
+        fail(f"--output {output}: is a directory; give a file name such as {output / 'report.html'}")
+    started = time.perf_counter()
+    try:
+        with console.status(f"drawing the report of {path}"):
+            result = build_report(path, output, cfg)
+    except (ReportInputError, ReportDependencyError) as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"{err.filename or output}: {err.strerror or err}")
+    names = ", ".join(f.stem for f in result.figures)
+    fig_dir = result.figures[0].parent if result.figures else None
+    console.print(
+        f"[green]wrote[/] {result.html} ({result.kind} report, {len(result.figures)} figures: {names})"
+        + (f" and the PNGs in {fig_dir}/" if fig_dir else "") + f" in {time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )

@@ -1,0 +1,18 @@
+"""Data behind ``pixelis report`` and ``pixelis explain``: views of scores, splits and runs, figures, HTML.
+
+Torch-free; matplotlib (the ``report`` extra) is imported only when a figure is drawn.
+"""
+
+from pixelis_data.report.build import ReportResult, build_report, figures_dir_for
+from pixelis_data.report.figures import INSTALL_HINT, ReportDependencyError
+from pixelis_data.report.inputs import ReportInputError, detect_kind
+
+__all__ = [
+    "INSTALL_HINT",
+    "ReportDependencyError",
+    "ReportInputError",
+    "ReportResult",
+    "build_report",
+    "detect_kind",
+    "figures_dir_for",
+]
