@@ -212,3 +212,22 @@ def test_all_rejected_still_writes_a_valid_empty_parquet(tmp_path, write_jsonl):
     assert result.n_scored == 0 and result.n_rejected == 2
     assert pl.read_parquet(out).height == 0
     assert "difficulty_score" in pl.read_parquet(out).columns
+
+
+def test_parquet_of_a_foreign_format_is_detected(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [{"id": f"t{i}", "question": "Which year?", "answer": "2020", "steps": [
+        {"thought": "Read the title.", "actions": [{"name": "OCR", "arguments": {"region": [0, 0, 9, 9]}}],
+         "observation": "Sales 2020"},
+        {"thought": "Crop it.", "actions": [{"name": "Crop", "arguments": {"region": [1, 1, 5, 5]}}],
+         "observation": "a crop"}]} for i in range(3)]
+    pq.write_table(pa.Table.from_pylist(records), tmp_path / "taco.parquet")
+    (tmp_path / "taco.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    from_parquet, rejects = read_all(tmp_path / "taco.parquet")
+    from_jsonl, _ = read_all(tmp_path / "taco.jsonl")
+    assert not rejects
+    assert from_parquet["source_format"].unique().to_list() == ["taco"]
+    assert from_parquet.select("sample_id", "trajectory").equals(from_jsonl.select("sample_id", "trajectory"))
+    assert [s["action"] for s in from_parquet["trajectory"][0]] == ["THINK", "READ_TEXT", "THINK", "ZOOM_IN"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +27,8 @@ from pixelis_data.readers.files import (
     iter_parquet_batches,
     load_json_items,
 )
-from pixelis_data.readers.formats import ADAPTERS, detect_format
+from pixelis_data.readers.formats import ADAPTERS, DETECT_SAMPLE, detect_format
+from pixelis_data.readers.json_stream import as_jsonl_chunk, sample_values
 from pixelis_data.readers.jsonl_fast import parse_chunk
 from pixelis_data.readers.parquet_input import parquet_batch_frame
 from pixelis_data.readers.pixelis import REJECT_COL, fill_content_ids, items_to_frame, make_reject
@@ -98,8 +100,12 @@ def _file_batches(path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dic
     container = container_of(path)
     source = str(path)
     if container == "parquet":
-        adapter = ADAPTERS[fmt or "pixelis"]
-        for batch, start in iter_parquet_batches(path):
+        batches = iter_parquet_batches(path)
+        first = next(batches, None)
+        if first is None:
+            return
+        adapter = ADAPTERS[fmt] if fmt else detect_format(path, first[0].slice(0, DETECT_SAMPLE).to_pylist())
+        for batch, start in chain([first], batches):
             frame = parquet_batch_frame(batch, alias_table) if adapter.name == "pixelis" else None
             if frame is not None:
                 rows = _Rows(frame, lambda pos, reason, _b=batch, _s=start: make_reject(
@@ -112,12 +118,27 @@ def _file_batches(path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dic
             progress(path.stat().st_size)
         return
     if container == "json":
-        items = load_json_items(path)
-        adapter = ADAPTERS[fmt] if fmt else detect_format(path, [i.value for i in items[:20]])
-        for start in range(0, len(items), ITEM_BATCH):
-            yield _general_batch(items[start : start + ITEM_BATCH], source, adapter, alias_table)
+        # read incrementally; each batch of pixelis records goes through the JSONL fast path as a chunk
+        reader = load_json_items(path, keep_text=True)
+        items = iter(reader)
+        batch = list(islice(items, ITEM_BATCH))
+        adapter = ADAPTERS[fmt] if fmt else detect_format(path, sample_values(batch[:DETECT_SAMPLE]))
+        done = 0
+        while batch:
+            chunk = as_jsonl_chunk(batch) if adapter.name == "pixelis" else None
+            fast = parse_chunk(chunk, 0, alias_table) if chunk is not None else None
+            if fast is not None:
+                frame, positions = fast
+                yield _split_rejects(_Rows(frame, lambda pos, reason, _b=batch, _p=positions: make_reject(
+                    _b[int(_p[pos])], source, reason)), source, [], frame.height)
+            else:
+                yield _general_batch(batch, source, adapter, alias_table)
+            if progress:
+                progress(reader.bytes_read - done)
+                done = reader.bytes_read
+            batch = list(islice(items, ITEM_BATCH))
         if progress:
-            progress(path.stat().st_size)
+            progress(path.stat().st_size - done)
         return
     adapter = ADAPTERS[fmt] if fmt else detect_format(path, None)
     yield from _jsonl_batches(path, adapter, cfg, alias_table, progress)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pixelis_data.readers.base import RawItem
+from pixelis_data.readers.json_stream import BLOCK_BYTES, JsonItems, JsonStreamError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
@@ -102,22 +102,28 @@ def chunk_items(chunk: bytes, first_line: int, source: Path) -> list[RawItem]:
     return items
 
 
-def load_json_items(path: Path) -> list[RawItem]:
-    """The records of a JSON file: a bare list, ``{"samples": [...]}``, or a single object."""
-    try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason})") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
-    if isinstance(data, dict) and isinstance(data.get("samples"), list):
-        records = data["samples"]
-    elif isinstance(data, list):
-        records = data
-    else:
-        raise InputError(f"{path}: expected a JSON list of records or {{\"samples\": [...]}}")
-    return [RawItem(value=v, index=i) for i, v in enumerate(records)]
+def load_json_items(path: Path, block_bytes: int = BLOCK_BYTES, keep_text: bool = False) -> JsonItems:
+    """The records of a JSON file (a bare list or ``{"samples": [...]}``), read incrementally.
+
+    Iterating yields one RawItem per array element (``index`` = its position); a complete but malformed
+    element is a RawItem with an ``error`` (it becomes a reject). Raises InputError naming the file when
+    the file is not such a container at all (not UTF-8, not JSON, not a list, unclosed at the end).
+    ``bytes_read`` on the returned object tells how far reading has got; ``keep_text`` keeps each
+    element's text instead of its value.
+    """
+    return _NamedJsonItems(path, block_bytes, keep_text)
+
+
+class _NamedJsonItems(JsonItems):
+    """JsonItems whose errors are InputErrors that name the file."""
+
+    def __iter__(self) -> Iterator[RawItem]:
+        try:
+            yield from super().__iter__()
+        except JsonStreamError as err:
+            raise InputError(f"{self.path}: {err}") from None
+        except OSError as err:
+            raise InputError(f"{self.path}: cannot be read ({err.strerror})") from None
 
 
 def iter_parquet_batches(path: Path, batch_rows: int = 65_536):
