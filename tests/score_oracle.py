@@ -43,10 +43,11 @@ def score_record(rec: dict[str, Any], cfg: ScoreConfig | None = None) -> dict[st
     acts = [s["action"] for s in steps]
     table = cfg.operations.complexity
     known = [a for a in acts if a in table]
-    L = len(acts)
+    length = len(acts)
 
     tc = cfg.trajectory
-    traj = tc.short_score if L < tc.min_steps else min(1.0, math.log(L + 1) / math.log(tc.saturation_steps + 1))
+    curve = min(1.0, math.log(length + 1) / math.log(tc.saturation_steps + 1))
+    traj = tc.short_score if length < tc.min_steps else curve
 
     ops = cfg.operations
     if not known:
@@ -58,10 +59,10 @@ def score_record(rec: dict[str, Any], cfg: ScoreConfig | None = None) -> dict[st
 
     rc = cfg.reasoning
     n_think = sum(a == rc.think_action for a in acts)
-    if L == 0:
+    if length == 0:
         depth = 0.0
     else:
-        r = n_think / L
+        r = n_think / length
         if r < rc.low_ratio:
             depth = r / rc.low_ratio
         elif r <= rc.high_ratio:
@@ -102,8 +103,8 @@ def score_record(rec: dict[str, Any], cfg: ScoreConfig | None = None) -> dict[st
     composite = sum(weights[k] * v for k, v in values.items())
     values["difficulty_score"] = min(cfg.clip_max, max(cfg.clip_min, composite))
     values.update(
-        n_steps=L, n_known_ops=len(known), n_unique_ops=len(set(known)), n_think=n_think, n_repetitions=reps,
+        n_steps=length, n_known_ops=len(known), n_unique_ops=len(set(known)), n_think=n_think, n_repetitions=reps,
         has_self_correction=phrase or rec.get("sample_type") == "self_correction",
-        has_backtracking=repeats > 0, n_unknown_ops=L - len(known),
+        has_backtracking=repeats > 0, n_unknown_ops=length - len(known),
     )
     return values

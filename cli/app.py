@@ -1,0 +1,37 @@
+"""The ``pixelis`` Typer app. Each command lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import curriculum, generate, score, split
+from cli import explain as explain_cmd
+from cli import report as report_cmd
+from cli import train as train_cmd
+
+app = typer.Typer(
+    name="pixelis",
+    help="Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data.\n\n"
+    "Pipeline: generate -> score -> split -> train (curriculum simulate to tune the policy first).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+app.command("generate")(generate.generate)
+app.command("score")(score.score)
+app.command("split")(split.split)
+app.command("train")(train_cmd.train)
+app.command("report")(report_cmd.report)
+app.command("explain")(explain_cmd.explain)
+app.add_typer(curriculum.app, name="curriculum", help="Dry-run and tune the curriculum policy (simulate).")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

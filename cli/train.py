@@ -1,0 +1,163 @@
+"""``pixelis train``: curriculum SFT with LoRA on a split directory (torch is imported inside the command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from cli.common import console, fail
+from pixelis_data.config_io import ConfigError, from_dict, load_yaml, to_dict
+
+if TYPE_CHECKING:
+    from pixelis_train.config import TrainConfig
+    from pixelis_train.loop import RunSummary
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    if value is None:
+        return
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data[key]
+    data[leaf] = value
+
+
+def resolve_config(config_path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """The config file (or defaults) with CLI overrides (dotted field -> value; None = not given) applied."""
+    from pixelis_train.config import TrainConfig
+
+    base = load_yaml(TrainConfig, config_path)
+    data = to_dict(base)
+    for dotted, value in overrides.items():
+        _set(data, dotted, value)
+    return from_dict(TrainConfig, data, source="command line")
+
+
+def render_summary(summary: RunSummary) -> None:
+    """The run report: outcome, stage timeline, final per-category performance, where the adapter is."""
+    console.rule("[bold]pixelis train: run summary")
+    console.print(
+        f"steps {summary.start_step} -> {summary.steps_done} ({summary.stopped}); base model {summary.base_model}"
+    )
+    timeline = Table(title="stage timeline", title_justify="left")
+    for column in ("step", "from", "to", "event", "why"):
+        timeline.add_column(column)
+    for item in summary.timeline:
+        timeline.add_row(str(item["step"]), item["from"], item["to"], item["kind"], item["reason"])
+    if not summary.timeline:
+        timeline.add_row("-", "-", "-", "-", "no stage change")
+    console.print(timeline)
+    if summary.final_eval:
+        perf = Table(title="final per-category performance (held-out eval)", title_justify="left")
+        for column in ("category", "token acc", "exp(-loss)", "action acc", "loss", "samples"):
+            perf.add_column(column, justify="right" if column != "category" else "left")
+        for category, m in summary.final_eval.items():
+            perf.add_row(
+                category,
+                f"{m.token_accuracy:.3f}",
+                f"{m.exp_neg_loss:.3f}",
+                f"{m.action_accuracy:.3f}",
+                f"{m.loss:.4f}",
+                str(m.n_samples),
+            )
+        console.print(perf)
+    t = summary.timings
+    if t.get("total"):
+        console.print(
+            f"time {t['total']:.1f}s: data {t['data'] / t['total']:.1%}, compute {t['compute'] / t['total']:.1%}, "
+            f"eval {t['eval'] / t['total']:.1%}, checkpoints {t['checkpoint'] / t['total']:.1%}"
+        )
+    fs = summary.format_stats
+    console.print(
+        f"samples formatted {fs.get('formatted', 0)}, skipped {fs.get('skipped', 0)}, "
+        f"truncated {fs.get('truncated', 0)}"
+    )
+    console.print(f"[bold green]adapter:[/] {summary.adapter_dir}  (PeftModel.from_pretrained(base, this path))")
+    if summary.averaged_adapter_dir:
+        console.print(f"[bold green]averaged adapter:[/] {summary.averaged_adapter_dir}")
+    console.print(f"metrics: {summary.run_dir / 'metrics.jsonl'}   checkpoints: {summary.run_dir / 'checkpoints'}")
+
+
+def train(
+    split_dir: Path = typer.Argument(..., help="A `pixelis split` directory (simple/medium/hard/eval .arrow)."),
+    model: str | None = typer.Option(
+        None, "--model", help="tiny-vl | tiny-text (tiny random models built offline) | local dir | hub id."
+    ),
+    config: Path | None = typer.Option(None, "--config", help="TrainConfig YAML (shape of configs/train.yaml)."),
+    image_root: Path | None = typer.Option(None, "--image-root", help="Directory image paths are relative to."),
+    steps: int | None = typer.Option(None, "--steps", help="Total optimizer steps."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default: runs/SPLIT-MODEL)."),
+    resume: str | None = typer.Option(None, "--resume", help="'auto' (latest checkpoint of --out) or a path."),
+    log_to: list[str] | None = typer.Option(None, "--log-to", help="Also log to wandb / tensorboard."),
+    policy: str | None = typer.Option(None, "--policy", help="Curriculum policy: adaptive | fixed | none."),
+    eval_interval: int | None = typer.Option(None, "--eval-interval", help="Steps between evaluations."),
+    save_interval: int | None = typer.Option(None, "--save-interval", help="Steps between checkpoints."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate."),
+    micro_batch: int | None = typer.Option(None, "--micro-batch", help="Samples per forward pass."),
+    grad_accum: int | None = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step."),
+    max_length: int | None = typer.Option(None, "--max-length", help="Longest token sequence."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the stream, LoRA init and dropout."),
+    skip_bad_samples: bool = typer.Option(
+        False, "--skip-bad-samples", help="Skip and count samples with missing/unreadable images."
+    ),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Trade compute for memory."),
+    no_live: bool = typer.Option(False, "--no-live", help="No live progress display (logs still go to files)."),
+) -> None:
+    """Curriculum SFT with LoRA: a model + a split directory -> a LoRA adapter, checkpoints and metrics."""
+    try:
+        cfg = resolve_config(
+            config,
+            {
+                "model.name": model,
+                "data.image_root": str(image_root) if image_root else None,
+                "optim.steps": steps,
+                "optim.lr": lr,
+                "optim.micro_batch": micro_batch,
+                "optim.grad_accum": grad_accum,
+                "seed": seed,
+                "logging.log_to": log_to or None,
+                "logging.live": False if no_live else None,
+                "curriculum.policy": policy,
+                "curriculum.eval_interval": eval_interval,
+                "checkpoint.save_interval": save_interval,
+                "data.format.max_length": max_length,
+                "data.skip_bad_samples": True if skip_bad_samples else None,
+                "model.gradient_checkpointing": True if gradient_checkpointing else None,
+            },
+        )
+    except ConfigError as err:
+        fail(f"invalid config: {err}")
+    if not split_dir.is_dir():
+        fail(f"{split_dir}: split directory does not exist (run `pixelis split` first)")
+    if image_root is not None and not image_root.is_dir():
+        fail(f"--image-root {image_root}: not a directory")
+    run_dir = out or Path("runs") / f"{split_dir.resolve().name}-{Path(cfg.model.name).name}"
+
+    try:
+        from pixelis_train.checkpoint import checkpoint_dirs, resolve_resume
+        from pixelis_train.loop import train as run_training
+        from pixelis_train.metrics_log import SinkUnavailableError, check_sinks
+        from pixelis_train.stream import SplitDirError, StreamStateError
+    except ImportError as err:
+        fail(str(err))
+    try:
+        check_sinks(cfg.logging.log_to)
+        resume_path = resolve_resume(resume, run_dir)
+    except (SinkUnavailableError, ValueError) as err:
+        fail(str(err))
+    if resume is None and checkpoint_dirs(run_dir):
+        fail(f"{run_dir} already holds checkpoints: pass --resume auto to continue, or another --out")
+    console.print(
+        f"[bold]pixelis train[/] {split_dir} -> {run_dir} (model {cfg.model.name}, {cfg.optim.steps} steps, "
+        f"policy {cfg.curriculum.policy})" + (f", resuming from {resume_path}" if resume_path else "")
+    )
+    try:
+        summary = run_training(split_dir, cfg, run_dir, resume=resume_path, console=console)
+    except (SplitDirError, StreamStateError) as err:
+        fail(str(err))
+    except ValueError as err:  # bad samples (named), bad model paths, adapter mismatches
+        fail(str(err))
+    render_summary(summary)

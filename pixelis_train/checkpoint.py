@@ -1,0 +1,189 @@
+"""Atomic, complete checkpoints: a directory per step, written to a temp dir, fsynced, then renamed.
+
+    checkpoints/step-00000500/
+        adapter/            PEFT adapter (adapter_config.json + adapter_model.safetensors)
+        optimizer.pt        optimizer + LR scheduler state
+        rng.pt              python, numpy, torch (CPU + CUDA) RNG states
+        state.json          step, stream state, curriculum state, loop state (early stopping, counters)
+        config.yaml         the resolved TrainConfig
+
+A directory named ``step-*`` is complete by construction (the rename is the last act), so
+``--resume auto`` simply takes the highest step. Only the last ``keep_last`` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixelis_data.config_io import dump_yaml
+from pixelis_train._deps import require
+
+torch = require("torch")
+
+CHECKPOINTS = "checkpoints"
+ADAPTER = "adapter"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """Complete checkpoints of ``run_dir``, oldest first."""
+    root = run_dir / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
+    """``None`` -> no resume; ``auto`` -> the latest checkpoint of run_dir (None if there is none); else a path."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = checkpoint_dirs(run_dir)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / "state.json").is_file():
+        raise ValueError(f"--resume {resume}: not a checkpoint directory (no state.json)")
+    return path
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    for directory in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the loop draws from."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    state: dict[str, Any],
+    config: Any,
+    keep_last: int,
+) -> Path:
+    """Write checkpoint ``step`` atomically and prune to ``keep_last``; returns its directory.
+
+    ``state`` must be JSON-serialisable (stream, curriculum and loop state).
+    """
+    root = run_dir / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
+    try:
+        model.save_pretrained(tmp / ADAPTER)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        torch.save(rng_state(), tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2, sort_keys=True) + "\n")
+        (tmp / "config.yaml").write_text(dump_yaml(config))
+        _fsync_tree(tmp)
+        if final.exists():  # a rerun of the same step (e.g. a final save right after an interval save)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    for old in checkpoint_dirs(run_dir)[:-keep_last]:
+        shutil.rmtree(old)
+    return final
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, loaded (the adapter is loaded into the model by :func:`restore`)."""
+
+    path: Path
+    step: int
+    state: dict[str, Any]
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """The step and JSON state of the checkpoint at ``path``."""
+    state = json.loads((path / "state.json").read_text())
+    return Checkpoint(path, int(state["step"]), state)
+
+
+def restore(ckpt: Checkpoint, model: Any, optimizer: Any, scheduler: Any) -> None:
+    """Load adapter weights, optimizer, scheduler and RNG states of ``ckpt`` into the live objects."""
+    peft = require("peft")
+    safetensors = require("safetensors.torch")
+    weights = safetensors.load_file(str(ckpt.path / ADAPTER / "adapter_model.safetensors"))
+    result = peft.set_peft_model_state_dict(model, weights)
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise ValueError(f"{ckpt.path}: adapter does not match the model (unexpected {unexpected[:3]})")
+    opt = torch.load(ckpt.path / "optimizer.pt", map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(opt["optimizer"])
+    scheduler.load_state_dict(opt["scheduler"])
+    set_rng_state(torch.load(ckpt.path / "rng.pt", weights_only=False))
+
+
+def average_adapters(dirs: list[Path], out_dir: Path) -> Path:
+    """Uniform average of the adapter weights of ``dirs`` into ``out_dir`` (a loadable adapter dir)."""
+    safetensors = require("safetensors.torch")
+    tensors = [safetensors.load_file(str(d / ADAPTER / "adapter_model.safetensors")) for d in dirs]
+    averaged = {k: sum(t[k].double() for t in tensors).div(len(tensors)).to(tensors[0][k].dtype) for k in tensors[0]}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        shutil.copy2(dirs[-1] / ADAPTER / "adapter_config.json", tmp / "adapter_config.json")
+        safetensors.save_file(averaged, str(tmp / "adapter_model.safetensors"))
+        _fsync_tree(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out_dir
+
+
+def copy_dir_atomic(src: Path, dst: Path) -> None:
+    """Copy ``src`` onto ``dst`` atomically (copy beside, then rename)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
