@@ -44,6 +44,8 @@ SEGMENT = re.compile(
     re.S,
 )
 STRAY_TAG = re.compile(r"</?(?:think|answer|tool_call)>")
+# Models sometimes answer inside their think block (DeepEyes does); that answer is not reasoning.
+INNER_ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.S)
 _DECODER = json.JSONDecoder()
 
 
@@ -102,8 +104,12 @@ class _Turns:
             text_piece(turn.text[pos : match.start()])
             pos = match.end()
             if match.group("think") is not None:
-                if match.group("think").strip():
-                    reasoning.append(match.group("think").strip())
+                body = match.group("think")
+                for inner in INNER_ANSWER.finditer(body):
+                    self.answer_block = inner.group(1).strip()
+                body = STRAY_TAG.sub("", INNER_ANSWER.sub("", body)).strip()
+                if body:
+                    reasoning.append(body)
             elif match.group("call") is not None:
                 call, trailing = _tool_call(match.group("call"), where)
                 flush()
