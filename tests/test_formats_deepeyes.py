@@ -97,6 +97,7 @@ def test_observations_keep_image_references_not_payloads(scored):
 
 def test_answers_given_inside_think_blocks_are_not_trained_as_reasoning(scored):
     # DeepEyes' final <think> holds "The answer is: <answer>..</answer>"; that answer is the answer column's.
-    thoughts = [s["thought"] or "" for traj in scored["trajectory"] for s in traj]
-    assert not any("<answer>" in t or "</answer>" in t or "</think>" in t for t in thoughts)
-    assert scored["answer"].drop_nulls().str.contains("<answer>").sum() == 0
+    frame, _, _ = scored
+    thoughts = [s["thought"] or "" for traj in frame["trajectory"] for s in traj]
+    assert thoughts and not any("<answer>" in t or "</answer>" in t or "</think>" in t for t in thoughts)
+    assert frame["answer"].drop_nulls().str.contains("<answer>").sum() == 0
