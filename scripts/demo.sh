@@ -13,3 +13,7 @@ echo "== 3/4 split: percentile categories + held-out eval set"
 $px split "$out/scores.parquet" -o "$out/split" --by-category
 echo "== 4/4 train: tiny-vl with the adaptive curriculum"
 $px train "$out/split" --model tiny-vl --image-root "$out/images" --out "$out/run" --config configs/demo_train.yaml
+echo "== report: figures of the scores, the split and the run"
+$px report "$out/run" -o "$out/run/report.html"
+$px report "$out/split" -o "$out/split-report.html"
+echo "demo done: adapter in $out/run/adapter, report in $out/run/report.html"
