@@ -27,19 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pixelis_data.schema import SAMPLE_TYPES, TASK_TYPES
+
 ACTIONS = np.array(["ZOOM_IN", "THINK", "SEGMENT_OBJECT_AT", "GET_PROPERTIES", "READ_TEXT", "TRACK_OBJECT"])
-TASKS = np.array(
-    [
-        "temporal_tracking",
-        "geometric_comparison",
-        "spatial_reasoning",
-        "relationship_detection",
-        "attribute_recognition",
-        "object_counting",
-        "text_extraction",
-    ]
-)
-SAMPLE_TYPES = np.array(["positive", "outcome_negative", "trap_perceptual", "trap_logical", "self_correction"])
+TASKS = np.array(TASK_TYPES)
+SAMPLE_TYPE_NAMES = np.array(SAMPLE_TYPES)
 WORDS = np.array(
     [
         "the",
@@ -115,7 +107,7 @@ def build_scores(path: Path, rows: int, seed: int = 0) -> None:
         columns = {
             "sample_id": pa.array(ids.astype(object), type=pa.large_string()),
             "task_type": pa.array(TASKS[rng.integers(0, len(TASKS), n)].astype(object), type=pa.large_string()),
-            "sample_type": pa.array(SAMPLE_TYPES[rng.integers(0, 5, n)].astype(object), type=pa.large_string()),
+            "sample_type": pa.array(SAMPLE_TYPE_NAMES[rng.integers(0, 5, n)].astype(object), type=pa.large_string()),
             "question": pool.take(pa.array(rng.integers(0, len(pool), n))),
             "images": pa.LargeListArray.from_arrays(
                 pa.array(np.arange(n + 1, dtype=np.int64)),
