@@ -37,8 +37,7 @@ def _step_to_text(dtype: pl.DataType) -> pl.Expr | None:
 
 def parquet_batch_frame(batch: pa.RecordBatch, alias_table: dict[str, str]) -> pl.DataFrame | None:
     """Canonical rows (with ``_reject_reason``) of a Parquet batch, or None if it needs the general path."""
-    frame = pl.from_arrow(batch)
-    assert isinstance(frame, pl.DataFrame)
+    frame = pl.DataFrame(pa.Table.from_batches([batch]))
     frame = frame.drop([c for c in frame.columns if c in DERIVED])
     if set(frame.columns) - set(INPUT_SCHEMA.names()) or "trajectory" not in frame.columns:
         return None
