@@ -12,6 +12,11 @@ Reports samples/s, samples/minute, tokens/s and peak GPU memory (the original pr
 config on the CPU, to check the script where no GPU is available.
 
     .venv/bin/python benchmarks/gpu_qwen25vl_7b.py [--steps 10] [--seq-len 1024] [--gradient-checkpointing]
+
+Several GPUs (docs/distributed.md): the same step under DDP or FSDP2, per-rank micro-batches, the loss
+normalised by the all-reduced trained-token count; samples/s are for the whole job.
+
+    torchrun --standalone --nproc_per_node N benchmarks/gpu_qwen25vl_7b.py --distributed ddp|fsdp
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ import time
 import torch
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
+from pixelis_train import distributed
 from pixelis_train.batch import model_inputs, token_stats
 from pixelis_train.chat import IGNORE_INDEX
-from pixelis_train.config import LoraConfig, ModelConfig
+from pixelis_train.config import DistributedConfig, LoraConfig, ModelConfig
 from pixelis_train.models import LoadedModel, add_lora, trainable_summary
 
 IMAGE_TOKEN, VIDEO_TOKEN, VISION_START, VISION_END = 151655, 151656, 151652, 151653
@@ -122,11 +128,18 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=1024, help="tokens per sample (images included)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny config on CPU: checks the script only")
+    parser.add_argument(
+        "--distributed", choices=["ddp", "fsdp"], default="ddp", help="strategy under torchrun (WORLD_SIZE > 1)"
+    )
     args = parser.parse_args()
+    with distributed.session(DistributedConfig(strategy=args.distributed)) as ctx:
+        run(args, ctx)
 
-    device = torch.device("cpu" if args.smoke else "cuda")
-    if device.type == "cuda" and not torch.cuda.is_available():
+
+def run(args: argparse.Namespace, ctx: distributed.DistContext) -> None:
+    if not args.smoke and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run on a GPU machine, or pass --smoke to check the script on a CPU")
+    device = torch.device("cpu") if args.smoke else ctx.device
     dtype = torch.float32 if args.smoke else torch.bfloat16
     config = Qwen2_5_VLConfig(
         text_config=TEXT_SMOKE if args.smoke else TEXT_7B,
@@ -146,6 +159,7 @@ def main() -> None:
     # are processed here, the pixel patches are synthetic.
     model = add_lora(LoadedModel(base, None, image_processor="synthetic", source="random"), LoraConfig(), model_cfg)
     n_trainable, n_total = trainable_summary(model)
+    model = distributed.wrap(model, ctx)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=2e-4, fused=device.type == "cuda")
 
@@ -156,25 +170,28 @@ def main() -> None:
             else torch.autocast("cpu", enabled=False)
         )
 
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(ctx.rank)
     vocab = config.text_config.vocab_size
-    n_samples_step = args.micro_batch * args.grad_accum
+    n_samples_step = args.micro_batch * args.grad_accum * ctx.world_size
 
     def step() -> int:
         micro = [
             make_batch([synthetic_sample(args.seq_len, generator, vocab) for _ in range(args.micro_batch)])
             for _ in range(args.grad_accum)
         ]
-        n_target = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
-        for batch in micro:
-            with autocast():
-                logits = model(**model_inputs(batch, device)).logits
-            stats = token_stats(logits, batch["labels"])
-            (stats.loss_sum / n_target).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        local = [sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)]
+        local.append(sum(int(b["attention_mask"].sum()) for b in micro))
+        n_target, n_tokens = ctx.all_sum(local)
+        for i, batch in enumerate(micro):
+            with distributed.grad_sync(model, ctx, sync=i == len(micro) - 1):
+                with autocast():
+                    logits = model(**model_inputs(batch, device)).logits
+                stats = token_stats(logits, batch["labels"])
+                (stats.loss_sum * ctx.world_size / n_target).backward()
+        distributed.clip_grad_norm(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return sum(int(b["attention_mask"].sum()) for b in micro)
+        return int(n_tokens)
 
     model.train()
     for _ in range(2):
@@ -200,13 +217,16 @@ def main() -> None:
         "grad_accum": args.grad_accum,
         "seq_len": args.seq_len,
         "gradient_checkpointing": args.gradient_checkpointing,
+        "world_size": ctx.world_size,
+        "strategy": ctx.strategy,
         "timed_steps": args.steps,
         "samples_per_s": samples / seconds,
         "samples_per_min": 60 * samples / seconds,
         "tokens_per_s": tokens / seconds,
         "peak_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else math.nan,
     }
-    print(json.dumps(result, indent=2))
+    if ctx.is_main:
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

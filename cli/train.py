@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,21 @@ def resolve_config(config_path: Path | None, overrides: dict[str, Any]) -> Train
     for dotted, value in overrides.items():
         _set(data, dotted, value)
     return from_dict(TrainConfig, data, source="command line")
+
+
+def torchrun_command(argv: list[str], nproc: int) -> list[str]:
+    """The torchrun command line that runs ``pixelis <argv>`` on ``nproc`` local processes (--nproc removed)."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    # --standalone: a single-node job on a free port (several jobs on one machine do not collide)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    return [*launcher, "-m", "cli.app", *rest]
 
 
 def render_summary(summary: RunSummary) -> None:
@@ -105,8 +122,30 @@ def train(
     ),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Trade compute for memory."),
     no_live: bool = typer.Option(False, "--no-live", help="No live progress display (logs still go to files)."),
+    distributed: str | None = typer.Option(
+        None,
+        "--distributed",
+        help="Multi-process strategy under torchrun: ddp (default) | fsdp (FSDP2, shards decoder layers) | auto.",
+    ),
+    nproc: int | None = typer.Option(
+        None,
+        "--nproc",
+        min=1,
+        help="Run on N local processes (GPUs): re-executes this command under torchrun --nproc_per_node N.",
+    ),
 ) -> None:
-    """Curriculum SFT with LoRA: a model + a split directory -> a LoRA adapter, checkpoints and metrics."""
+    """Curriculum SFT with LoRA: a model + a split directory -> a LoRA adapter, checkpoints and metrics.
+
+    Multi-GPU: `pixelis train --nproc N ...` or `torchrun --nproc_per_node N -m cli.app train ...`
+    (docs/distributed.md).
+    """
+    if nproc is not None and nproc > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            fail(f"--nproc {nproc}: already running under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']})")
+        command = torchrun_command(sys.argv[1:], nproc)
+        sys.stdout.flush()
+        os.execv(command[0], command)
+    main_rank = os.environ.get("RANK", "0") == "0"
     try:
         cfg = resolve_config(
             config,
@@ -126,6 +165,7 @@ def train(
                 "data.format.max_length": max_length,
                 "data.skip_bad_samples": True if skip_bad_samples else None,
                 "model.gradient_checkpointing": True if gradient_checkpointing else None,
+                "distributed.strategy": distributed,
             },
         )
     except ConfigError as err:
@@ -150,14 +190,16 @@ def train(
         fail(str(err))
     if resume is None and checkpoint_dirs(run_dir):
         fail(f"{run_dir} already holds checkpoints: pass --resume auto to continue, or another --out")
-    console.print(
-        f"[bold]pixelis train[/] {split_dir} -> {run_dir} (model {cfg.model.name}, {cfg.optim.steps} steps, "
-        f"policy {cfg.curriculum.policy})" + (f", resuming from {resume_path}" if resume_path else "")
-    )
+    if main_rank:
+        console.print(
+            f"[bold]pixelis train[/] {split_dir} -> {run_dir} (model {cfg.model.name}, {cfg.optim.steps} steps, "
+            f"policy {cfg.curriculum.policy})" + (f", resuming from {resume_path}" if resume_path else "")
+        )
     try:
         summary = run_training(split_dir, cfg, run_dir, resume=resume_path, console=console)
     except (SplitDirError, StreamStateError) as err:
         fail(str(err))
     except ValueError as err:  # bad samples (named), bad model paths, adapter mismatches
         fail(str(err))
-    render_summary(summary)
+    if main_rank:
+        render_summary(summary)

@@ -3,11 +3,13 @@
     checkpoints/step-00000500/
         adapter/            PEFT adapter (adapter_config.json + adapter_model.safetensors)
         optimizer.pt        optimizer + LR scheduler state
-        rng.pt              python, numpy, torch (CPU + CUDA) RNG states
+        rng.pt              python, numpy, torch (CPU + CUDA) RNG states (of rank 0)
+        rng-rank1.pt ...    the same for every other rank of a multi-process run
         state.json          step, stream state, curriculum state, loop state (early stopping, counters)
         config.yaml         the resolved TrainConfig
 
-A directory named ``step-*`` is complete by construction (the rename is the last act), so
+Under torchrun only rank 0 writes; what other ranks hold (RNG states, FSDP shards) is gathered to it
+first. A directory named ``step-*`` is complete by construction (the rename is the last act), so
 ``--resume auto`` simply takes the highest step. Only the last ``keep_last`` are kept.
 """
 
@@ -19,6 +21,7 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,24 +97,33 @@ def save_checkpoint(
     run_dir: Path,
     step: int,
     model: Any,
-    optimizer: Any,
+    optimizer_state: dict[str, Any],
     scheduler: Any,
     state: dict[str, Any],
     config: Any,
     keep_last: int,
+    *,
+    adapter_weights: dict[str, Any] | None = None,
+    rng_states: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write checkpoint ``step`` atomically and prune to ``keep_last``; returns its directory.
 
-    ``state`` must be JSON-serialisable (stream, curriculum and loop state).
+    ``model`` is the (unwrapped) PEFT model; ``adapter_weights`` its full trainable weights when they
+    cannot be read from it (FSDP shards). ``rng_states``: one per rank, in rank order (default: this
+    process's). ``state`` must be JSON-serialisable (stream, curriculum and loop state).
     """
     root = run_dir / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
-        model.save_pretrained(tmp / ADAPTER)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-        torch.save(rng_state(), tmp / "rng.pt")
+        if adapter_weights is None:
+            model.save_pretrained(tmp / ADAPTER)
+        else:
+            model.save_pretrained(tmp / ADAPTER, state_dict=adapter_weights)
+        torch.save({"optimizer": optimizer_state, "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        for rank, rng in enumerate(rng_states or [rng_state()]):
+            torch.save(rng, tmp / _rng_file(rank))
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2, sort_keys=True) + "\n")
         (tmp / "config.yaml").write_text(dump_yaml(config))
         _fsync_tree(tmp)
@@ -125,6 +137,10 @@ def save_checkpoint(
     for old in checkpoint_dirs(run_dir)[:-keep_last]:
         shutil.rmtree(old)
     return final
+
+
+def _rng_file(rank: int) -> str:
+    return "rng.pt" if rank == 0 else f"rng-rank{rank}.pt"
 
 
 @dataclass
@@ -142,8 +158,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(path, int(state["step"]), state)
 
 
-def restore(ckpt: Checkpoint, model: Any, optimizer: Any, scheduler: Any) -> None:
-    """Load adapter weights, optimizer, scheduler and RNG states of ``ckpt`` into the live objects."""
+def restore_adapter(ckpt: Checkpoint, model: Any) -> None:
+    """Load the adapter weights of ``ckpt`` into the (not yet wrapped or sharded) PEFT model."""
     peft = require("peft")
     safetensors = require("safetensors.torch")
     weights = safetensors.load_file(str(ckpt.path / ADAPTER / "adapter_model.safetensors"))
@@ -151,10 +167,47 @@ def restore(ckpt: Checkpoint, model: Any, optimizer: Any, scheduler: Any) -> Non
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
         raise ValueError(f"{ckpt.path}: adapter does not match the model (unexpected {unexpected[:3]})")
-    opt = torch.load(ckpt.path / "optimizer.pt", map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(opt["optimizer"])
-    scheduler.load_state_dict(opt["scheduler"])
-    set_rng_state(torch.load(ckpt.path / "rng.pt", weights_only=False))
+
+
+def read_optimizer(ckpt: Checkpoint) -> dict[str, Any]:
+    """``{"optimizer": ..., "scheduler": ...}`` as saved (load the optimizer part with
+    :func:`pixelis_train.distributed.load_optimizer_state`)."""
+    return torch.load(ckpt.path / "optimizer.pt", map_location="cpu", weights_only=False)
+
+
+def checkpoint_world_size(ckpt: Checkpoint) -> int:
+    """Number of ranks of the run that wrote ``ckpt`` (1 for checkpoints older than this field)."""
+    return int(ckpt.state.get("world_size", 1))
+
+
+def check_resumable(ckpt: Checkpoint, strategy: str, world_size: int, *, warn: bool = True) -> None:
+    """Refuse a checkpoint of the other sharding layout; warn (if ``warn``) when the world size changed.
+
+    A different world size resumes (the stream's global batch must stay the same: scale micro_batch x
+    grad_accum) but not bit-exactly: each rank's dropout RNG stream cannot be carried over.
+    """
+    saved = ckpt.state.get("strategy", "none")  # checkpoints from before multi-process runs: one process
+    if (saved == "fsdp") != (strategy == "fsdp"):
+        raise ValueError(
+            f"{ckpt.path}: written with strategy {saved!r}, resumed with {strategy!r}; the optimizer states "
+            "of fsdp and non-fsdp runs differ: resume with the same strategy"
+        )
+    saved_world = checkpoint_world_size(ckpt)
+    if saved_world != world_size and warn:
+        warnings.warn(
+            f"{ckpt.path}: written by {saved_world} process(es), resumed with {world_size}: training goes on "
+            "with the same global batch and data order, but RNG states (dropout) are reseeded, so the run is "
+            "not bit-identical to an uninterrupted one",
+            stacklevel=3,
+        )
+
+
+def restore_rng(ckpt: Checkpoint, rank: int) -> None:
+    """Set this process's RNGs to those rank ``rank`` had when ``ckpt`` was written."""
+    path = ckpt.path / _rng_file(rank)
+    if not path.is_file():
+        raise ValueError(f"{ckpt.path}: no RNG state for rank {rank} ({path.name} is missing)")
+    set_rng_state(torch.load(path, weights_only=False))
 
 
 def average_adapters(dirs: list[Path], out_dir: Path) -> Path:

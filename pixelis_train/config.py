@@ -245,6 +245,39 @@ class CheckpointConfig:
         p.raise_if_any()
 
 
+DIST_STRATEGIES: tuple[str, ...] = ("auto", "ddp", "fsdp")
+DIST_BACKENDS: tuple[str, ...] = ("auto", "nccl", "gloo")
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """Multi-process training under ``torchrun`` (rank and world size come from its environment)."""
+
+    strategy: Literal["auto", "ddp", "fsdp"] = "auto"
+    """'ddp' (replicated model), 'fsdp' (FSDP2 fully_shard per decoder layer, for models that do not fit
+    one GPU) or 'auto' (ddp); ignored with a single process."""
+    backend: Literal["auto", "nccl", "gloo"] = "auto"
+    """Process-group backend; 'auto' is nccl on GPUs and gloo on CPU."""
+    timeout_s: int = 600
+    """Seconds any collective may wait for the other ranks before the job fails (instead of hanging)."""
+
+    def __post_init__(self) -> None:
+        p = Problems()
+        p.check(
+            self.strategy in DIST_STRATEGIES,
+            f"strategy: must be one of {', '.join(map(repr, DIST_STRATEGIES))} (got {self.strategy!r})",
+        )
+        p.check(
+            self.backend in DIST_BACKENDS,
+            f"backend: must be one of {', '.join(map(repr, DIST_BACKENDS))} (got {self.backend!r})",
+        )
+        p.check(
+            isinstance(self.timeout_s, int) and not isinstance(self.timeout_s, bool) and self.timeout_s >= 1,
+            f"timeout_s: must be an integer >= 1 (got {self.timeout_s!r})",
+        )
+        p.raise_if_any()
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything ``pixelis train`` reads from ``--config``."""
@@ -267,6 +300,8 @@ class TrainConfig:
     """Logging."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     """Checkpointing."""
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """Multi-process (torchrun) training."""
 
     def __post_init__(self) -> None:
         p = Problems()

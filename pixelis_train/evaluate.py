@@ -16,7 +16,7 @@ from typing import Any
 
 from pixelis_train._deps import require
 from pixelis_train.batch import collate, model_inputs, token_stats
-from pixelis_train.chat import Example
+from pixelis_train.chat import IGNORE_INDEX, Example
 
 torch = require("torch")
 
@@ -41,6 +41,15 @@ class CategoryMetrics:
         return asdict(self)
 
 
+def shard(examples: list[Example], rank: int, world_size: int) -> list[tuple[Example, bool]]:
+    """This rank's part of ``examples``: every ``world_size``-th one from ``rank``, padded so that every
+    rank gets exactly ceil(n / world_size) entries (the same number of forward passes, which FSDP's
+    collectives need). Padding entries repeat a real example and are marked ``False``: not counted."""
+    per_rank = -(-len(examples) // world_size)
+    picked = range(rank, per_rank * world_size, world_size)
+    return [(examples[i % len(examples)], i < len(examples)) for i in picked] if examples else []
+
+
 def evaluate(
     model: Any,
     eval_sets: dict[str, list[Example]],
@@ -48,41 +57,63 @@ def evaluate(
     device: Any,
     batch_size: int,
     autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    all_sum: Callable[[list[float]], list[float]] = list,
 ) -> dict[str, CategoryMetrics]:
-    """Evaluate ``model`` on each category's examples (eval mode, no grad; train mode restored after)."""
+    """Evaluate ``model`` on each category's examples (eval mode, no grad; train mode restored after).
+
+    With several ranks each evaluates its :func:`shard` and ``all_sum`` adds the per-category sums
+    over ranks, so every rank gets the same metrics as one process evaluating everything.
+    """
     was_training = model.training
     model.eval()
-    results: dict[str, CategoryMetrics] = {}
+    sums: dict[str, list[float]] = {}
     try:
         with torch.no_grad():
             for category, examples in eval_sets.items():
-                loss_sum, n_tok, n_correct, n_act, n_act_ok = 0.0, 0, 0, 0, 0
-                for lo in range(0, len(examples), batch_size):
-                    chunk = examples[lo : lo + batch_size]
-                    batch = collate(chunk, pad_id)
+                # loss, trained tokens, correct tokens, tool calls, tool calls right, samples
+                total = [0.0, 0, 0, 0, 0, 0]
+                mine = shard(examples, rank, world_size)
+                for lo in range(0, len(mine), batch_size):
+                    chunk = mine[lo : lo + batch_size]
+                    batch = collate([ex for ex, _ in chunk], pad_id)
+                    for i, (_, counted) in enumerate(chunk):
+                        if not counted:
+                            batch["labels"][i] = IGNORE_INDEX
                     with autocast():
                         logits = model(**model_inputs(batch, device)).logits
                     stats = token_stats(logits, batch["labels"])
-                    loss_sum += float(stats.loss_sum)
-                    n_tok += stats.n_tokens
-                    n_correct += stats.n_correct
                     preds = stats.predictions.cpu()
-                    for i, ex in enumerate(chunk):
+                    total[0] += float(stats.loss_sum)
+                    total[1] += stats.n_tokens
+                    total[2] += stats.n_correct
+                    for i, (ex, counted) in enumerate(chunk):
+                        if not counted:
+                            continue
+                        total[5] += 1
                         for positions in ex.action_positions:
-                            n_act += 1
+                            total[3] += 1
                             # position p is predicted from p - 1 (the causal shift)
-                            n_act_ok += all(int(preds[i, p - 1]) == ex.input_ids[p] for p in positions)
-                mean_loss = loss_sum / n_tok if n_tok else float("nan")
-                results[category] = CategoryMetrics(
-                    loss=mean_loss,
-                    token_accuracy=n_correct / n_tok if n_tok else 0.0,
-                    exp_neg_loss=math.exp(-mean_loss) if n_tok else 0.0,
-                    # a category without tool calls has nothing to get wrong: fall back to token accuracy
-                    action_accuracy=n_act_ok / n_act if n_act else (n_correct / n_tok if n_tok else 0.0),
-                    n_samples=len(examples),
-                    n_tokens=n_tok,
-                    n_actions=n_act,
-                )
+                            total[4] += all(int(preds[i, p - 1]) == ex.input_ids[p] for p in positions)
+                sums[category] = total
     finally:
         model.train(was_training)
-    return results
+    reduced = all_sum([v for total in sums.values() for v in total])
+    return {c: _metrics(reduced[6 * k : 6 * k + 6]) for k, c in enumerate(sums)}
+
+
+def _metrics(total: list[float]) -> CategoryMetrics:
+    loss_sum, n_tok, n_correct, n_act, n_act_ok, n_samples = total[0], *(round(v) for v in total[1:])
+    mean_loss = loss_sum / n_tok if n_tok else float("nan")
+    return CategoryMetrics(
+        loss=mean_loss,
+        token_accuracy=n_correct / n_tok if n_tok else 0.0,
+        exp_neg_loss=math.exp(-mean_loss) if n_tok else 0.0,
+        # a category without tool calls has nothing to get wrong: fall back to token accuracy
+        action_accuracy=n_act_ok / n_act if n_act else (n_correct / n_tok if n_tok else 0.0),
+        n_samples=n_samples,
+        n_tokens=n_tok,
+        n_actions=n_act,
+    )

@@ -62,14 +62,23 @@ def truncate_log(path: Path, last_step: int) -> None:
 
 
 class MetricsLogger:
-    """Writes records to metrics.jsonl (flushed per line) and to the optional sinks."""
+    """Writes records to metrics.jsonl (flushed per line) and to the optional sinks.
 
-    def __init__(self, run_dir: Path, targets: tuple[str, ...], project: str, config: dict[str, Any]) -> None:
+    ``enabled=False`` (every rank but 0 of a multi-process run) makes it write nothing anywhere.
+    """
+
+    def __init__(
+        self, run_dir: Path, targets: tuple[str, ...], project: str, config: dict[str, Any], *, enabled: bool = True
+    ) -> None:
         check_sinks(targets)
         self.path = run_dir / METRICS_FILE
-        self._file = self.path.open("a", encoding="utf-8")
+        self.enabled = enabled
+        self._file = None
         self._wandb = None
         self._tb = None
+        if not enabled:
+            return
+        self._file = self.path.open("a", encoding="utf-8")
         if "wandb" in targets:
             import wandb
 
@@ -81,6 +90,8 @@ class MetricsLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append ``record`` (must hold ``kind`` and ``step``) and forward its numbers to the sinks."""
+        if self._file is None:
+            return
         record = _clean(record)
         self._file.write(json.dumps(record, sort_keys=True) + "\n")
         self._file.flush()
@@ -96,7 +107,8 @@ class MetricsLogger:
                 self._tb.add_scalar(key, value, record["step"])
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         if self._wandb is not None:
             self._wandb.finish()
         if self._tb is not None:

@@ -44,8 +44,12 @@ def resolve_dtype(name: str, device: Any) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
 
 
-def load_base(source: str | Path, cfg: ModelConfig, device: Any) -> LoadedModel:
-    """Load model, tokenizer and (VL) image processor from ``source``; errors name the source."""
+def load_base(source: str | Path, cfg: ModelConfig, device: Any, *, compute_device: Any = None) -> LoadedModel:
+    """Load model, tokenizer and (VL) image processor from ``source``; errors name the source.
+
+    The weights go to ``device``; their dtype is chosen for ``compute_device`` (default: ``device``), so a
+    model can be loaded on the CPU in the dtype it will train in on the GPU.
+    """
     transformers = require("transformers")
     transformers.utils.logging.disable_progress_bar()  # the run has its own progress display
     source = str(source)
@@ -56,7 +60,7 @@ def load_base(source: str | Path, cfg: ModelConfig, device: Any) -> LoadedModel:
     except (OSError, ValueError) as err:
         hint = "" if local else " (not a local directory; hub ids need network access or the HF cache)"
         raise ValueError(f"cannot load model {source!r}{hint}: {err}") from None
-    dtype = resolve_dtype(cfg.dtype, device)
+    dtype = resolve_dtype(cfg.dtype, device if compute_device is None else compute_device)
     vision = getattr(config, "vision_config", None) is not None
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
     image_processor = None
