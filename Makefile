@@ -19,6 +19,7 @@ setup: $(BIN)/.installed
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -58,9 +58,11 @@ def main() -> None:
         ]
         base = runs[1]
         for run in runs:
-            print(f"{run.label:24s} {run.seconds:8.1f} s  peak RSS {run.peak_rss_mb:8.0f} MiB  "
-                  f"(x{run.seconds / base.seconds:.2f} time, x{run.peak_rss_mb / base.peak_rss_mb:.2f} RSS "
-                  "of the JSONL baseline)")
+            print(
+                f"{run.label:24s} {run.seconds:8.1f} s  peak RSS {run.peak_rss_mb:8.0f} MiB  "
+                f"(x{run.seconds / base.seconds:.2f} time, x{run.peak_rss_mb / base.peak_rss_mb:.2f} RSS "
+                "of the JSONL baseline)"
+            )
         verdict = "under" if runs[0].peak_rss_mb < LIMIT_MB else "OVER"
         print(f"JSON array peak RSS {runs[0].peak_rss_mb:,.0f} MiB: {verdict} the 2.5 GB limit of issue 3")
     finally:

@@ -24,17 +24,25 @@ def canonical(rec: dict) -> dict:
     steps = []
     for s in rec["trajectory"]:
         action = s["action"].strip()
-        steps.append({
-            "action": ALIASES.get(alias_key(action), action),
-            "thought": s.get("thought"),
-            "parameters": json.dumps(s.get("parameters")) if s.get("parameters") is not None else None,
-            "result": s.get("result") if isinstance(s.get("result"), (str, type(None))) else json.dumps(s["result"]),
-        })
+        steps.append(
+            {
+                "action": ALIASES.get(alias_key(action), action),
+                "thought": s.get("thought"),
+                "parameters": json.dumps(s.get("parameters")) if s.get("parameters") is not None else None,
+                "result": s.get("result")
+                if isinstance(s.get("result"), (str, type(None)))
+                else json.dumps(s["result"]),
+            }
+        )
     return {
-        "sample_id": rec.get("sample_id"), "task_type": rec.get("task_type") or "unknown",
-        "sample_type": rec.get("sample_type") or "positive", "question": rec.get("question"),
-        "images": [rec["image_path"]] if rec.get("image_path") else [], "trajectory": steps,
-        "answer": rec.get("answer"), "ground_truth": rec.get("ground_truth"),
+        "sample_id": rec.get("sample_id"),
+        "task_type": rec.get("task_type") or "unknown",
+        "sample_type": rec.get("sample_type") or "positive",
+        "question": rec.get("question"),
+        "images": [rec["image_path"]] if rec.get("image_path") else [],
+        "trajectory": steps,
+        "answer": rec.get("answer"),
+        "ground_truth": rec.get("ground_truth"),
         "sampling_weight": rec.get("sampling_weight", 1.0),
     }
 

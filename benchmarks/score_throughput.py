@@ -39,8 +39,17 @@ def main() -> None:
         measure("pixelis score", [PIXELIS, "score", str(data), "-o", str(args.workdir / "pixelis.parquet"), "-q"]),
     ]
     if not args.skip_baseline:
-        rows.append(measure("per-sample Python", [PY, str(Path(__file__).with_name("score_reference.py")),
-                                                 str(data), str(args.workdir / "reference.parquet")]))
+        rows.append(
+            measure(
+                "per-sample Python",
+                [
+                    PY,
+                    str(Path(__file__).with_name("score_reference.py")),
+                    str(data),
+                    str(args.workdir / "reference.parquet"),
+                ],
+            )
+        )
         ours = pl.read_parquet(args.workdir / "pixelis.parquet", columns=["sample_id", "difficulty_score"])
         ref = pl.read_parquet(args.workdir / "reference.parquet", columns=["sample_id", "difficulty_score"])
         joined = ours.join(ref, on="sample_id", suffix="_ref")

@@ -61,8 +61,9 @@ def timed(fn, min_seconds: float = 1.0) -> tuple[float, float]:
 def bench_planning(split_dir: Path, batches: list[int]) -> list[tuple[str, tuple[float, float]]]:
     rows = []
     for batch in batches:
-        stream = CurriculumStream(split_dir, StreamConfig(global_batch=batch, micro_batch=min(batch, 16)),
-                                  weights=WEIGHTS)
+        stream = CurriculumStream(
+            split_dir, StreamConfig(global_batch=batch, micro_batch=min(batch, 16)), weights=WEIGHTS
+        )
         stream.next_step()  # builds the first permutation of each category (timed separately)
         cpu, wall = timed(stream.next_step)
         rows.append((f"CurriculumStream.next_step, global batch {batch}", (batch * cpu, batch * wall)))
@@ -128,8 +129,7 @@ def bench_fetch(split_dir: Path, micro: int, n_rows: int) -> list[tuple[str, tup
     clock = Clock()
     for m in micro_batches:
         stream.fetch(m).to_pylist()
-    out.append((f"stream.fetch + to_pylist (row dicts), micro-batch {micro}",
-                clock.rates(len(micro_batches) * micro)))
+    out.append((f"stream.fetch + to_pylist (row dicts), micro-batch {micro}", clock.rates(len(micro_batches) * micro)))
 
     stream = CurriculumStream(split_dir, StreamConfig(global_batch=micro * 16, micro_batch=micro), weights=WEIGHTS)
     loader = make_loader(stream)
@@ -139,18 +139,19 @@ def bench_fetch(split_dir: Path, micro: int, n_rows: int) -> list[tuple[str, tup
     for _ in range(steps):
         for batch in loader:
             got += len(batch)
-    out.append((f"make_loader (DataLoader, 0 workers; plan + fetch + row dicts), micro-batch {micro}",
-                clock.rates(got)))
+    out.append(
+        (f"make_loader (DataLoader, 0 workers; plan + fetch + row dicts), micro-batch {micro}", clock.rates(got))
+    )
 
     files = stream.files
     weights, offsets = flat_weights(files)
     sampler = torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights), num_samples=n_rows, replacement=True)
-    baseline = torch.utils.data.DataLoader(RowDataset(files, offsets), batch_size=micro, sampler=sampler,
-                                           collate_fn=list)
+    baseline = torch.utils.data.DataLoader(
+        RowDataset(files, offsets), batch_size=micro, sampler=sampler, collate_fn=list
+    )
     clock = Clock()
     got = sum(len(b) for b in baseline)
-    out.append((f"baseline: WeightedRandomSampler + DataLoader (per-row reads), micro-batch {micro}",
-                clock.rates(got)))
+    out.append((f"baseline: WeightedRandomSampler + DataLoader (per-row reads), micro-batch {micro}", clock.rates(got)))
     return out
 
 
@@ -178,15 +179,19 @@ def main() -> None:
         sizes = {"simple": args.rows - 2 * per, "medium": per, "hard": per, "eval": max(1, args.rows // 100)}
         start = time.perf_counter()
         synthetic_split_dir(split_dir, sizes, steps=8)
-        print(f"built {split_dir} ({args.rows:,} training rows, 8-step trajectories) in "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"built {split_dir} ({args.rows:,} training rows, 8-step trajectories) in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
     try:
         size = sum(p.stat().st_size for p in split_dir.glob("*.arrow"))
         start = time.perf_counter()
         CurriculumStream(split_dir, StreamConfig(), weights=WEIGHTS)
         open_s = time.perf_counter() - start
-        print(f"files: {size / 2**20:,.0f} MiB; open + validate: {open_s * 1000:.0f} ms; "
-              f"first permutation ({per_cat(split_dir):,} rows): {bench_permutation(split_dir) * 1000:.0f} ms\n")
+        print(
+            f"files: {size / 2**20:,.0f} MiB; open + validate: {open_s * 1000:.0f} ms; "
+            f"first permutation ({per_cat(split_dir):,} rows): {bench_permutation(split_dir) * 1000:.0f} ms\n"
+        )
         files = SplitFiles(split_dir)
         weights, _ = flat_weights(files)
         rows: list[tuple[str, tuple[float, float]]] = [("## planning (indices / s)", (0.0, 0.0))]

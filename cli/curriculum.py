@@ -30,8 +30,12 @@ def _weights(weights: dict[str, float]) -> str:
 
 
 def _render(result: SimulationResult, holds: bool) -> None:
-    console.print(f"[bold]policy[/] {result.policy}   [bold]source[/] {result.source}   "
-                  f"[bold]evaluations[/] {len(result.evaluations)}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold]policy[/] {result.policy}   [bold]source[/] {result.source}   "
+        f"[bold]evaluations[/] {len(result.evaluations)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     timeline = Table(title="Timeline", caption="weights decided at step t apply from t+1; scale = interval scale")
     timeline.add_column("steps", justify="right", no_wrap=True)
     timeline.add_column("stage", no_wrap=True)
@@ -41,8 +45,13 @@ def _render(result: SimulationResult, holds: bool) -> None:
     cooldowns = {c.start: c.end for c in result.cooldowns}
     for seg in result.segments:
         cooldown = f"{seg.start}-{cooldowns[seg.start]}" if seg.start in cooldowns else ""
-        timeline.add_row(f"{seg.start}-{seg.end}", f"{seg.stage}: {seg.stage_name}", _weights(seg.weights),
-                         f"x{seg.interval_scale:g}", cooldown)
+        timeline.add_row(
+            f"{seg.start}-{seg.end}",
+            f"{seg.stage}: {seg.stage_name}",
+            _weights(seg.weights),
+            f"x{seg.interval_scale:g}",
+            cooldown,
+        )
     console.print(timeline)
     decisions = Table(title="Decisions" + ("" if holds else " (holds hidden; --holds shows them)"))
     decisions.add_column("step", justify="right", no_wrap=True)
@@ -54,8 +63,13 @@ def _render(result: SimulationResult, holds: bool) -> None:
         if event.kind == "hold" and not holds:
             continue
         perf = "" if event.performance is None else f"{event.performance:.3f}"
-        decisions.add_row(str(event.step), f"[{_STYLE[event.kind]}]{event.kind}[/]",
-                          f"{event.stage_before}->{event.stage_after}", perf, event.reason)
+        decisions.add_row(
+            str(event.step),
+            f"[{_STYLE[event.kind]}]{event.kind}[/]",
+            f"{event.stage_before}->{event.stage_after}",
+            perf,
+            event.reason,
+        )
     if decisions.row_count:
         console.print(decisions)
     else:
@@ -66,27 +80,35 @@ def _render(result: SimulationResult, holds: bool) -> None:
         f"[bold]{counts['advance']}[/] advances, [bold]{counts['rollback']}[/] rollbacks, "
         f"[bold]{counts['forced_advance']}[/] forced advances, {counts['hold']} holds; final stage "
         f"[bold]{last.stage_name}[/] from step {last.start}, interval scale x{last.interval_scale:g}",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
 @app.command("simulate")
 def simulate(
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Curriculum YAML (the shape of configs/curriculum.yaml); default: built-in."),
+        None, "--config", "-c", help="Curriculum YAML (the shape of configs/curriculum.yaml); default: built-in."
+    ),
     trace: Path | None = typer.Option(
-        None, "--trace", help="CSV with columns step,simple,medium,hard: one row per evaluation, values in [0, 1]."),
+        None, "--trace", help="CSV with columns step,simple,medium,hard: one row per evaluation, values in [0, 1]."
+    ),
     model: str | None = typer.Option(
-        None, "--model",
+        None,
+        "--model",
         help="Synthetic learner parameters 'key=value,...' (e.g. 'collapse=1.5,seed=3'; 'default' for all "
-             "defaults). Keys: floor, ceil_*, tau_*, transfer, noise, collapse, recovery, seed (docs/curriculum.md)."),
+        "defaults). Keys: floor, ceil_*, tau_*, transfer, noise, collapse, recovery, seed (docs/curriculum.md).",
+    ),
     steps: int | None = typer.Option(
-        None, "--steps", min=1,
-        help="Simulate up to this step (model: default twice the planned schedule; trace: default all rows)."),
-    policy: str | None = typer.Option(
-        None, "--policy", help="Override the config's policy: adaptive, fixed or none."),
+        None,
+        "--steps",
+        min=1,
+        help="Simulate up to this step (model: default twice the planned schedule; trace: default all rows).",
+    ),
+    policy: str | None = typer.Option(None, "--policy", help="Override the config's policy: adaptive, fixed or none."),
     jsonl: Path | None = typer.Option(
-        None, "--jsonl", help="Also write the run, timeline segments, cooldowns and events as JSONL (atomic)."),
+        None, "--jsonl", help="Also write the run, timeline segments, cooldowns and events as JSONL (atomic)."
+    ),
     holds: bool = typer.Option(False, "--holds", help="List hold decisions too, not only stage changes."),
 ) -> None:
     """Run the curriculum policy on a performance trace or a synthetic learning curve and print its timeline."""

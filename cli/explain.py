@@ -56,13 +56,23 @@ def factor_table(ex: Explanation) -> Table:
     table.add_column("", overflow="crop", no_wrap=True)
     peak = max((abs(f.contribution) for f in ex.factors), default=0.0) or 1.0
     for f in ex.factors:
-        table.add_row(f.name, f"{f.value:.4f}", f"{f.weight:g}", f"{f.contribution:.4f}",
-                      "█" * round(BAR * abs(f.contribution) / peak))
+        table.add_row(
+            f.name,
+            f"{f.value:.4f}",
+            f"{f.weight:g}",
+            f"{f.contribution:.4f}",
+            "█" * round(BAR * abs(f.contribution) / peak),
+        )
     table.add_section()
     table.add_row("sum before clipping", "", "", f"{ex.raw_composite:.4f}", "")
     lo, hi = ex.clip
-    table.add_row(f"clipped to [{lo:g}, {hi:g}]", "", "", f"{ex.composite:.4f}",
-                  "[yellow]clipped[/]" if ex.clipped else "[dim]unchanged[/]")
+    table.add_row(
+        f"clipped to [{lo:g}, {hi:g}]",
+        "",
+        "",
+        f"{ex.composite:.4f}",
+        "[yellow]clipped[/]" if ex.clipped else "[dim]unchanged[/]",
+    )
     table.add_row("[bold]difficulty_score[/] (stored)", "", "", f"[bold]{ex.stored_score:.4f}[/]", "")
     return table
 
@@ -80,8 +90,9 @@ def diagnostics_table(ex: Explanation) -> Table:
     where = {
         "n_repetitions": "steps " + ", ".join(reps) if reps else "",
         "has_backtracking": "steps " + ", ".join(back) if back else "",
-        "has_self_correction": "; ".join(phrases) if phrases else (
-            "sample_type self_correction" if ex.diagnostics.get("has_self_correction") else "no phrase found"),
+        "has_self_correction": "; ".join(phrases)
+        if phrases
+        else ("sample_type self_correction" if ex.diagnostics.get("has_self_correction") else "no phrase found"),
         "n_unknown_ops": ", ".join(unknown),
     }
     for name, value in ex.diagnostics.items():
@@ -93,16 +104,23 @@ def explain(
     scores: Path = typer.Argument(..., show_default=False, help="A scores Parquet written by `pixelis score`."),
     sample_id: str = typer.Argument(..., show_default=False, help="The sample_id to explain."),
     split: Path | None = typer.Option(
-        None, "--split", help="A split directory: take the category (and thresholds) from it instead of "
+        None,
+        "--split",
+        help="A split directory: take the category (and thresholds) from it instead of "
         "recomputing the thresholds on SCORES.",
     ),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Data config YAML the scores were computed with (weights, clipping, phrases, "
+        None,
+        "--config",
+        "-c",
+        help="Data config YAML the scores were computed with (weights, clipping, phrases, "
         "split percentiles). Default: the built-in defaults.",
     ),
     max_chars: int = typer.Option(
-        160, "--max-chars", min=0, help="Shorten each thought / parameters / result to this many characters "
-        "(0: show them whole).",
+        160,
+        "--max-chars",
+        min=0,
+        help="Shorten each thought / parameters / result to this many characters (0: show them whole).",
     ),
 ) -> None:
     """Why one sample got its difficulty score: trajectory tree, factor contributions, diagnostics, category.
@@ -123,21 +141,29 @@ def explain(
     except OSError as err:
         fail(f"{err.filename or scores}: {err.strerror or err}")
     r = ex.record
-    console.print(f"[bold]{escape(sample_id)}[/]  task [cyan]{escape(str(r['task_type']))}[/]  sample type "
-                  f"[cyan]{escape(str(r['sample_type']))}[/]  sampling weight {r['sampling_weight']:g}")
+    console.print(
+        f"[bold]{escape(sample_id)}[/]  task [cyan]{escape(str(r['task_type']))}[/]  sample type "
+        f"[cyan]{escape(str(r['sample_type']))}[/]  sampling weight {r['sampling_weight']:g}"
+    )
     console.print(f"[dim]question:[/] {escape(shorten(r['question'] or '', max_chars * 2))}")
-    console.print(f"[dim]answer:[/] {escape(shorten(r['answer'] or '', max_chars))}   [dim]ground truth:[/] "
-                  f"{escape(shorten(r['ground_truth'] or '-', max_chars))}")
+    console.print(
+        f"[dim]answer:[/] {escape(shorten(r['answer'] or '', max_chars))}   [dim]ground truth:[/] "
+        f"{escape(shorten(r['ground_truth'] or '-', max_chars))}"
+    )
     console.print(trajectory_tree(ex, max_chars))
     console.print(factor_table(ex))
     if abs(ex.composite - ex.stored_score) > TOLERANCE:
-        err_console.print(f"[yellow]warning:[/] the weights of this config give {ex.composite:.6f}, the file says "
-                          f"{ex.stored_score:.6f}: pass the --config the file was scored with", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/] the weights of this config give {ex.composite:.6f}, the file says "
+            f"{ex.stored_score:.6f}: pass the --config the file was scored with",
+            highlight=False,
+        )
     console.print(diagnostics_table(ex))
     t_simple, t_medium = ex.thresholds
     where = f" (in {ex.split_file})" if ex.split_file else ""
     console.print(
         f"category [bold]{ex.category}[/]{where}: simple <= {t_simple:.4f} < medium <= {t_medium:.4f} < hard "
         f"({ex.category_source}); percentile [bold]{ex.percentile:.1f}[/] (score rank {ex.rank:,} of "
-        f"{ex.n_scores:,}, ties counted at their highest rank)", highlight=False,
+        f"{ex.n_scores:,}, ties counted at their highest rank)",
+        highlight=False,
     )

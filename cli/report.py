@@ -13,17 +13,22 @@ from pixelis_data.config import DataConfig
 
 def report(
     path: Path = typer.Argument(
-        ..., show_default=False,
+        ...,
+        show_default=False,
         help="What to report on, detected from its contents: a scores Parquet (`pixelis score`), a split "
         "directory (`pixelis split`, has manifest.json) or a run directory (`pixelis train`, has metrics.jsonl).",
     ),
     output: Path = typer.Option(
-        Path("report.html"), "--output", "-o",
+        Path("report.html"),
+        "--output",
+        "-o",
         help="HTML file to write (figures embedded, no external URLs). The same figures go to "
         "OUTPUT_figures/*.png beside it, e.g. report.html -> report_figures/.",
     ),
     config: Path | None = typer.Option(
-        None, "--config", "-c",
+        None,
+        "--config",
+        "-c",
         help="Data config YAML (shape of configs/data.yaml): factor weights, clipping and the split percentiles "
         "used for the thresholds of a scores file. Default: the built-in defaults.",
     ),
@@ -55,6 +60,7 @@ def report(
     fig_dir = result.figures[0].parent if result.figures else None
     console.print(
         f"[green]wrote[/] {result.html} ({result.kind} report, {len(result.figures)} figures: {names})"
-        + (f" and the PNGs in {fig_dir}/" if fig_dir else "") + f" in {time.perf_counter() - started:.1f} s",
+        + (f" and the PNGs in {fig_dir}/" if fig_dir else "")
+        + f" in {time.perf_counter() - started:.1f} s",
         highlight=False,
     )

@@ -37,7 +37,9 @@ def score(
         ..., help="Input file(s): JSON, JSONL or Parquet; a directory or a glob of them.", show_default=False
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o",
+        None,
+        "--output",
+        "-o",
         help="Scores Parquet to write. Default for a single input file: INPUT.scores.parquet beside it.",
     ),
     config: Path | None = typer.Option(
@@ -65,8 +67,14 @@ def score(
         custom = cfg.score.custom
         weights = {**custom.weights, **_parse_weights(factor_weight)}
         try:
-            score_cfg = override(cfg.score, custom={"module": factor_module or custom.module, "weights": weights,
-                                                    "renormalize": custom.renormalize})
+            score_cfg = override(
+                cfg.score,
+                custom={
+                    "module": factor_module or custom.module,
+                    "weights": weights,
+                    "renormalize": custom.renormalize,
+                },
+            )
         except ConfigError as err:
             fail(f"invalid factor options: {err}")
         cfg = override(cfg, score=score_cfg)
@@ -82,8 +90,14 @@ def score(
         output = default_output_for(files[0])
     total = sum(f.stat().st_size for f in files)
     progress = Progress(
-        TextColumn("[bold]scoring"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-        console=err_console, transient=True, disable=quiet or total < PROGRESS_MIN_BYTES,
+        TextColumn("[bold]scoring"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or total < PROGRESS_MIN_BYTES,
     )
     try:
         with progress:
@@ -97,6 +111,8 @@ def score(
         fail(f"{err.filename or output}: {err.strerror}")
     render_score_report(result, cfg.score, console, quiet=quiet)
     if strict and result.n_rejected:
-        err_console.print(f"[bold red]strict:[/] {result.n_rejected} record(s) rejected; no scores written "
-                          f"(see {result.rejects_path})")
+        err_console.print(
+            f"[bold red]strict:[/] {result.n_rejected} record(s) rejected; no scores written "
+            f"(see {result.rejects_path})"
+        )
         raise typer.Exit(1)

@@ -17,9 +17,11 @@ BAR_WIDTH = 40
 def render_score_report(result: ScoreResult, cfg: ScoreConfig, console: Console, quiet: bool = False) -> None:
     """Counts, per-factor statistics, histogram, per-type means and unknown operations."""
     where = str(result.output) if result.output else "(not written)"
-    line = (f"[bold]{result.n_input:,}[/] input = [green]{result.n_scored:,} scored[/] + "
-            f"[{'red' if result.n_rejected else 'dim'}]{result.n_rejected:,} rejected[/] "
-            f"in {result.seconds:.1f}s -> {where}")
+    line = (
+        f"[bold]{result.n_input:,}[/] input = [green]{result.n_scored:,} scored[/] + "
+        f"[{'red' if result.n_rejected else 'dim'}]{result.n_rejected:,} rejected[/] "
+        f"in {result.seconds:.1f}s -> {where}"
+    )
     console.print(line, highlight=False)
     if result.rejects_path:
         console.print(f"rejects: {result.rejects_path}", highlight=False)

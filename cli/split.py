@@ -25,8 +25,10 @@ def default_output_dir(input_path: Path) -> Path:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return input_path.resolve().with_name(name + ".split") if not input_path.name else input_path.with_name(
-        name + ".split"
+    return (
+        input_path.resolve().with_name(name + ".split")
+        if not input_path.name
+        else input_path.with_name(name + ".split")
     )
 
 

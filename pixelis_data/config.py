@@ -170,9 +170,10 @@ class ReasoningConfig:
 
     def __post_init__(self) -> None:
         p = Problems()
-        p.check(0 < self.low_ratio <= self.high_ratio <= 1,
-                f"low_ratio/high_ratio: need 0 < low_ratio <= high_ratio <= 1 "
-                f"(got {self.low_ratio}, {self.high_ratio})")
+        p.check(
+            0 < self.low_ratio <= self.high_ratio <= 1,
+            f"low_ratio/high_ratio: need 0 < low_ratio <= high_ratio <= 1 (got {self.low_ratio}, {self.high_ratio})",
+        )
         p.check(self.over_range > 0, f"over_range: must be > 0 (got {self.over_range})")
         p.check(0 <= self.over_penalty <= 1, f"over_penalty: must be in [0, 1] (got {self.over_penalty})")
         p.check(bool(self.think_action), "think_action: must not be empty")
@@ -277,8 +278,10 @@ class ScoreConfig:
         for key in self.weights:
             p.check(key in DEFAULT_WEIGHTS, f"weights.{key}: unknown factor (known: {', '.join(DEFAULT_WEIGHTS)})")
         _non_negative_table(p, "weights", self.weights)
-        p.check(self.clip_min <= self.clip_max,
-                f"clip_min/clip_max: clip_min must be <= clip_max (got {self.clip_min}, {self.clip_max})")
+        p.check(
+            self.clip_min <= self.clip_max,
+            f"clip_min/clip_max: clip_min must be <= clip_max (got {self.clip_min}, {self.clip_max})",
+        )
         p.raise_if_any()
 
 

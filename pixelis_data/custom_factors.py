@@ -45,8 +45,10 @@ def custom_factor_exprs(spec: str, weights: dict[str, float]) -> dict[str, pl.Ex
     exprs: dict[str, pl.Expr] = {}
     public = {n for n, f in inspect.getmembers(module, inspect.isfunction) if not n.startswith("_")}
     if not weights:
-        problems.append(f"no weights given for its factors ({', '.join(sorted(public)) or 'none found'}); "
-                        "set score.custom.weights in --config or pass --factor-weight NAME=W")
+        problems.append(
+            f"no weights given for its factors ({', '.join(sorted(public)) or 'none found'}); "
+            "set score.custom.weights in --config or pass --factor-weight NAME=W"
+        )
     taken = set(CANONICAL_COLUMNS) | set(FACTOR_NAMES) | {"task_type_score", "difficulty_score"}
     for name in weights:
         fn = getattr(module, name, None)

@@ -92,8 +92,9 @@ def score_frame(lf: pl.LazyFrame, cfg: ScoreConfig, custom: dict[str, pl.Expr] |
     order = [*lf.collect_schema().names(), *FACTOR_COLUMNS, *(custom or {}), SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()]
     return (
         lf.with_columns(e.alias(n) for n, e in counts.items())
-        .with_columns([e.cast(pl.Float64).alias(n) for n, e in columns.items()]
-                      + [e.alias(n) for n, e in diagnostics.items()])
+        .with_columns(
+            [e.cast(pl.Float64).alias(n) for n, e in columns.items()] + [e.alias(n) for n, e in diagnostics.items()]
+        )
         .with_columns(composite.alias(SCORE_COLUMN))
         .select(order)
     )

@@ -33,6 +33,4 @@ def histogram(scores: pl.LazyFrame, lo: float, hi: float, bins: int = HIST_BINS)
 
 def mean_by(scores: pl.LazyFrame, key: str) -> pl.DataFrame:
     """Samples (``n``) and mean difficulty (``mean``) per value of ``key``, sorted by it."""
-    return (
-        scores.group_by(key).agg(pl.len().alias("n"), pl.col(SCORE_COLUMN).mean().alias("mean")).sort(key).collect()
-    )
+    return scores.group_by(key).agg(pl.len().alias("n"), pl.col(SCORE_COLUMN).mean().alias("mean")).sort(key).collect()

@@ -11,6 +11,4 @@ def require(module: str, extra: str = "train") -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(
-            f"{module} is required for this feature: pip install 'pixelis[{extra}]' ({err})"
-        ) from None
+        raise ImportError(f"{module} is required for this feature: pip install 'pixelis[{extra}]' ({err})") from None

@@ -19,25 +19,28 @@ def canonical_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
             {
                 "action": s["action"],
                 "thought": s.get("thought"),
-                "parameters": s.get("parameters") if isinstance(s.get("parameters"), (str, type(None)))
+                "parameters": s.get("parameters")
+                if isinstance(s.get("parameters"), (str, type(None)))
                 else json.dumps(s["parameters"]),
                 "result": s.get("result"),
             }
             for s in rec.get("trajectory", [])
         ]
-        rows.append({
-            "sample_id": rec.get("sample_id", f"s{i}"),
-            "task_type": rec.get("task_type", "unknown"),
-            "sample_type": rec.get("sample_type", "positive"),
-            "question": rec.get("question", "q"),
-            "images": rec.get("images", []),
-            "trajectory": steps,
-            "answer": rec.get("answer", "a"),
-            "ground_truth": rec.get("ground_truth"),
-            "sampling_weight": rec.get("sampling_weight", 1.0),
-            "source_format": "pixelis",
-            "extra": None,
-        })
+        rows.append(
+            {
+                "sample_id": rec.get("sample_id", f"s{i}"),
+                "task_type": rec.get("task_type", "unknown"),
+                "sample_type": rec.get("sample_type", "positive"),
+                "question": rec.get("question", "q"),
+                "images": rec.get("images", []),
+                "trajectory": steps,
+                "answer": rec.get("answer", "a"),
+                "ground_truth": rec.get("ground_truth"),
+                "sampling_weight": rec.get("sampling_weight", 1.0),
+                "source_format": "pixelis",
+                "extra": None,
+            }
+        )
     return pl.DataFrame(rows, schema=CANONICAL_SCHEMA)
 
 

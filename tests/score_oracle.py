@@ -54,8 +54,9 @@ def score_record(rec: dict[str, Any], cfg: ScoreConfig | None = None) -> dict[st
         soph = ops.no_known_score
     else:
         max_w = max(table.values())
-        soph = min(1.0, sum(table[a] for a in known) / (len(known) * max_w)
-                   + ops.unique_bonus * len(set(known)) / len(known))
+        soph = min(
+            1.0, sum(table[a] for a in known) / (len(known) * max_w) + ops.unique_bonus * len(set(known)) / len(known)
+        )
 
     rc = cfg.reasoning
     n_think = sum(a == rc.think_action for a in acts)
@@ -103,8 +104,13 @@ def score_record(rec: dict[str, Any], cfg: ScoreConfig | None = None) -> dict[st
     composite = sum(weights[k] * v for k, v in values.items())
     values["difficulty_score"] = min(cfg.clip_max, max(cfg.clip_min, composite))
     values.update(
-        n_steps=length, n_known_ops=len(known), n_unique_ops=len(set(known)), n_think=n_think, n_repetitions=reps,
+        n_steps=length,
+        n_known_ops=len(known),
+        n_unique_ops=len(set(known)),
+        n_think=n_think,
+        n_repetitions=reps,
         has_self_correction=phrase or rec.get("sample_type") == "self_correction",
-        has_backtracking=repeats > 0, n_unknown_ops=length - len(known),
+        has_backtracking=repeats > 0,
+        n_unknown_ops=length - len(known),
     )
     return values

@@ -64,23 +64,42 @@ def test_every_top_level_problem_at_once() -> None:
             static_weights={"simple": 0.5},
         )
     problems = info.value.problems
-    for field in ("policy", "eval_interval", "min_performance", "rollback_threshold", "cooldown_steps",
-                  "interval_backoff", "window", "max_stage_steps", "metric", "static_weights"):
+    for field in (
+        "policy",
+        "eval_interval",
+        "min_performance",
+        "rollback_threshold",
+        "cooldown_steps",
+        "interval_backoff",
+        "window",
+        "max_stage_steps",
+        "metric",
+        "static_weights",
+    ):
         assert any(p.startswith(field + ":") for p in problems), (field, problems)
     assert len(problems) == 10
-    with pytest.raises(ConfigError, match=r"max_stage_steps: must be an integer >= the longest planned stage "
-                                          r"\(2000 steps\) or null \(got 100\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"max_stage_steps: must be an integer >= the longest planned stage "
+        r"\(2000 steps\) or null \(got 100\)",
+    ):
         CurriculumConfig(max_stage_steps=100)
 
 
 def test_stage_problems_name_the_stage_and_value() -> None:
-    with pytest.raises(ConfigError, match=r"steps: must be an integer >= 1 or null \(got 0\).*"
-                                          r"weights.bogus: unknown category.*weights.hard: must be a finite number"):
+    with pytest.raises(
+        ConfigError,
+        match=r"steps: must be an integer >= 1 or null \(got 0\).*"
+        r"weights.bogus: unknown category.*weights.hard: must be a finite number",
+    ):
         StageConfig("x", 0, {"simple": 0.5, "bogus": 0.5, "hard": -1.0})
     with pytest.raises(ConfigError, match=r"weights: weights must sum to 1 \(got 0.9"):
         StageConfig("x", 5, {"simple": 0.6, "medium": 0.3})
-    with pytest.raises(ConfigError, match=r"stages\[1\].name: duplicate stage name "
-                                          r"\(got 'a'\).*stages\[1\].steps: the last stage runs until the end"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[1\].name: duplicate stage name "
+        r"\(got 'a'\).*stages\[1\].steps: the last stage runs until the end",
+    ):
         CurriculumConfig(stages=(StageConfig("a", 5, {"simple": 1.0}), StageConfig("a", 5, {"hard": 1.0})))
     with pytest.raises(ConfigError, match=r"stages\[0\].steps: only the last stage may run until the end"):
         CurriculumConfig(stages=(StageConfig("a", None, {"simple": 1.0}), StageConfig("b", None, {"hard": 1.0})))
@@ -98,11 +117,13 @@ def test_yaml_problems_carry_the_field_path(tmp_path: Path) -> None:
         load_yaml(CurriculumConfig, path)
     text = str(info.value)
     assert str(path) in text
-    for expected in ("policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')",
-                     "stages[0].steps: must be an integer >= 1 or null (got 0)",
-                     "stages[1].weights: weights must sum to 1 (got 0.2",
-                     "window: must be an integer (got 'two')",
-                     "unknown_key: unknown field"):
+    for expected in (
+        "policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')",
+        "stages[0].steps: must be an integer >= 1 or null (got 0)",
+        "stages[1].weights: weights must sum to 1 (got 0.2",
+        "window: must be an integer (got 'two')",
+        "unknown_key: unknown field",
+    ):
         assert expected in text, (expected, text)
 
 

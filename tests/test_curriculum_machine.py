@@ -58,7 +58,7 @@ class Reference:
             return "forced_advance", i + 1
         dwell_ok = in_stage >= cfg.stages[i].steps * self.scale
         cool_ok = self.last_rollback is None or t - self.last_rollback >= cfg.cooldown_steps
-        recent = self.hist[-cfg.window:]
+        recent = self.hist[-cfg.window :]
         perf_ok = len(recent) == cfg.window and sum(recent) / cfg.window >= cfg.min_performance - EPS
         if not (dwell_ok and cool_ok and perf_ok):
             return "hold", i
@@ -90,15 +90,33 @@ class CurriculumMachine(RuleBasedStateMachine):
         threshold=st.sampled_from([0.0, -0.05, -0.2]),
         min_perf=st.sampled_from([0.0, 0.6, 0.9]),
     )
-    def setup(self, policy: str, plan: list[tuple[int, tuple[float, ...]]], last_mix: tuple[float, ...],
-              window: int, cooldown: int, backoff: float, forced: int | None, threshold: float,
-              min_perf: float) -> None:
-        stages = [StageConfig(f"s{i}", steps, dict(zip(CATEGORIES, mix, strict=True)))
-                  for i, (steps, mix) in enumerate(plan)]
+    def setup(
+        self,
+        policy: str,
+        plan: list[tuple[int, tuple[float, ...]]],
+        last_mix: tuple[float, ...],
+        window: int,
+        cooldown: int,
+        backoff: float,
+        forced: int | None,
+        threshold: float,
+        min_perf: float,
+    ) -> None:
+        stages = [
+            StageConfig(f"s{i}", steps, dict(zip(CATEGORIES, mix, strict=True))) for i, (steps, mix) in enumerate(plan)
+        ]
         stages.append(StageConfig("last", None, dict(zip(CATEGORIES, last_mix, strict=True))))
-        self.cfg = CurriculumConfig(policy=policy, stages=tuple(stages), eval_interval=1, window=window,  # type: ignore[arg-type]
-                                    cooldown_steps=cooldown, interval_backoff=backoff, max_stage_steps=forced,
-                                    rollback_threshold=threshold, min_performance=min_perf)
+        self.cfg = CurriculumConfig(
+            policy=policy,
+            stages=tuple(stages),
+            eval_interval=1,
+            window=window,  # type: ignore[arg-type]
+            cooldown_steps=cooldown,
+            interval_backoff=backoff,
+            max_stage_steps=forced,
+            rollback_threshold=threshold,
+            min_performance=min_perf,
+        )
         self.policy = make_policy(self.cfg)
         self.state = self.policy.initial_state()
         self.ref = Reference(self.cfg)

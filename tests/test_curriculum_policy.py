@@ -45,8 +45,12 @@ def changes(events: list[Event]) -> list[tuple[int, str, int, int]]:
 
 def test_steady_learner_advances_at_the_planned_boundaries() -> None:
     events = run(CurriculumConfig(), constant(0.8), 10_000)
-    assert changes(events) == [(2000, "advance", 0, 1), (4000, "advance", 1, 2), (6000, "advance", 2, 3),
-                               (8000, "advance", 3, 4)]
+    assert changes(events) == [
+        (2000, "advance", 0, 1),
+        (4000, "advance", 1, 2),
+        (6000, "advance", 2, 3),
+        (8000, "advance", 3, 4),
+    ]
     assert [e.stage_name for e in events][-1] == "full"
     assert all(e.rollback_count == 0 and e.interval_scale == 1.0 for e in events)
     assert "mean of last 3 = 0.800 >= 0.6" in events[3].reason
@@ -72,9 +76,13 @@ def test_collapse_rolls_back_then_retries_after_the_doubled_interval() -> None:
     assert rollback.numbers["p_before"] == 0.8 and rollback.numbers["limit"] == 0.75
     assert rollback.numbers["cooldown_until"] == 5500
     assert rollback.metrics() == {
-        "curriculum/stage": 1, "curriculum/stage_name": "simple_medium", "curriculum/event": "rollback",
-        "curriculum/performance_drop": pytest.approx(0.1), "curriculum/rollback_count": 1,
-        "curriculum/interval_scale": 2.0, "curriculum/performance": pytest.approx(0.7),
+        "curriculum/stage": 1,
+        "curriculum/stage_name": "simple_medium",
+        "curriculum/event": "rollback",
+        "curriculum/performance_drop": pytest.approx(0.1),
+        "curriculum/rollback_count": 1,
+        "curriculum/interval_scale": 2.0,
+        "curriculum/performance": pytest.approx(0.7),
     }
     assert [e.interval_scale for e in events[:8]] == [1.0] * 8 and events[-1].interval_scale == 2.0
 
@@ -82,8 +90,12 @@ def test_collapse_rolls_back_then_retries_after_the_doubled_interval() -> None:
 def test_cooldown_longer_than_the_dwell_delays_the_retry() -> None:
     cfg = CurriculumConfig(cooldown_steps=5000)
     events = run(cfg, collapses_on_first_hard_stint, 9_500)
-    assert changes(events) == [(2000, "advance", 0, 1), (4000, "advance", 1, 2), (4500, "rollback", 2, 1),
-                               (9500, "advance", 1, 2)]
+    assert changes(events) == [
+        (2000, "advance", 0, 1),
+        (4000, "advance", 1, 2),
+        (4500, "rollback", 2, 1),
+        (9500, "advance", 1, 2),
+    ]
     hold = next(e for e in events if e.step == 9000)
     assert "cooldown until step 9500" in hold.reason and "of 4000 steps" not in hold.reason
 
@@ -115,8 +127,12 @@ def test_forced_advance_ignores_performance_and_skips_the_probation() -> None:
 
     cfg = CurriculumConfig(max_stage_steps=3000)
     events = run(cfg, drops_after_the_first_forced_advance, 13_000)
-    assert changes(events) == [(3000, "forced_advance", 0, 1), (6000, "forced_advance", 1, 2),
-                               (9000, "forced_advance", 2, 3), (12000, "forced_advance", 3, 4)]
+    assert changes(events) == [
+        (3000, "forced_advance", 0, 1),
+        (6000, "forced_advance", 1, 2),
+        (9000, "forced_advance", 2, 3),
+        (12000, "forced_advance", 3, 4),
+    ]
 
 
 def test_fixed_ignores_performance() -> None:
@@ -132,8 +148,10 @@ def test_fixed_ignores_performance() -> None:
 
 
 def test_none_never_changes_weights() -> None:
-    for static, expected in ((None, {"simple": 0.2, "medium": 0.3, "hard": 0.5}),
-                             ({"medium": 1.0}, {"simple": 0.0, "medium": 1.0, "hard": 0.0})):
+    for static, expected in (
+        (None, {"simple": 0.2, "medium": 0.3, "hard": 0.5}),
+        ({"medium": 1.0}, {"simple": 0.0, "medium": 1.0, "hard": 0.0}),
+    ):
         cfg = CurriculumConfig(policy="none", static_weights=static)
         policy = make_policy(cfg)
         state = policy.initial_state()
@@ -167,8 +185,11 @@ def test_bad_states_and_evaluations_are_refused() -> None:
         state = adaptive.initial_state()
         del state["probation"]
         adaptive.decide({**state, "extra": 1}, Evaluation(1, perf))
-    with pytest.raises(ValueError, match=r"performance.hard: must be a number in \[0, 1\] \(got 1.5\).*"
-                                         r"performance.easy: unknown category"):
+    with pytest.raises(
+        ValueError,
+        match=r"performance.hard: must be a number in \[0, 1\] \(got 1.5\).*"
+        r"performance.easy: unknown category",
+    ):
         Evaluation(1, {"simple": 0.5, "hard": 1.5, "easy": 0.1})
     with pytest.raises(ValueError, match=r"step: must be an integer >= 0 \(got -1\)"):
         Evaluation(-1, perf)
@@ -192,16 +213,22 @@ def test_stage_performance_is_the_weighted_mean(weights: dict[str, float], value
 
 
 def test_events_and_state_are_json_serialisable() -> None:
-    cfg = CurriculumConfig(stages=(StageConfig("a", 2, {"simple": 1.0}), StageConfig("b", None, {"hard": 1.0})),
-                           eval_interval=1)
+    cfg = CurriculumConfig(
+        stages=(StageConfig("a", 2, {"simple": 1.0}), StageConfig("b", None, {"hard": 1.0})), eval_interval=1
+    )
     policy = make_policy(cfg)
     state = policy.initial_state()
     for step in range(1, 6):
         state, event = policy.decide(state, Evaluation(step, dict.fromkeys(CATEGORIES, 0.9)))
         assert Event.from_json(json.loads(json.dumps(event.to_json()))) == event
         assert json.loads(json.dumps(state)) == state
-        assert set(event.metrics()) >= {"curriculum/stage", "curriculum/stage_name", "curriculum/event",
-                                        "curriculum/performance_drop", "curriculum/rollback_count"}
+        assert set(event.metrics()) >= {
+            "curriculum/stage",
+            "curriculum/stage_name",
+            "curriculum/event",
+            "curriculum/performance_drop",
+            "curriculum/rollback_count",
+        }
 
 
 def test_numpy_metrics_are_accepted_and_stored_as_plain_floats() -> None:

@@ -45,8 +45,13 @@ def collapse_rows() -> list[tuple[int, float, float, float]]:
 def test_trace_timeline_segments_and_cooldowns(tmp_path: Path) -> None:
     result = simulate_trace(CurriculumConfig(), read_trace(write_trace(tmp_path / "t.csv", collapse_rows())))
     table = [(s.start, s.end, s.stage_name, s.interval_scale) for s in result.segments]
-    assert table == [(0, 2000, "simple", 1.0), (2000, 4000, "simple_medium", 1.0), (4000, 4500, "balanced", 1.0),
-                     (4500, 8500, "simple_medium", 2.0), (8500, 12_000, "balanced", 2.0)]
+    assert table == [
+        (0, 2000, "simple", 1.0),
+        (2000, 4000, "simple_medium", 1.0),
+        (4000, 4500, "balanced", 1.0),
+        (4500, 8500, "simple_medium", 2.0),
+        (8500, 12_000, "balanced", 2.0),
+    ]
     assert result.cooldowns == [Cooldown(4500, 5500)]
     assert result.counts() == {"hold": 20, "advance": 3, "rollback": 1, "forced_advance": 0}
     assert len(result.events) == len(result.evaluations) == 24
@@ -65,12 +70,19 @@ def test_bad_csv_names_file_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(TraceError) as info:
         read_trace(path)
     text = str(info.value)
-    for expected in (f"{path}: ", "line 3, column 'medium': not a number (got 'abc')",
-                     "line 4, column 'step': steps must increase (got 900 after 1000)",
-                     "line 4, column 'hard': must be in [0, 1] (got '1.5')", "line 5: expected 4 fields, got 2"):
+    for expected in (
+        f"{path}: ",
+        "line 3, column 'medium': not a number (got 'abc')",
+        "line 4, column 'step': steps must increase (got 900 after 1000)",
+        "line 4, column 'hard': must be in [0, 1] (got '1.5')",
+        "line 5: expected 4 fields, got 2",
+    ):
         assert expected in text, (expected, text)
-    with pytest.raises(TraceError, match=r"bad.csv:1: header must have the columns step, simple, medium, hard "
-                                         r"\(missing \['hard'\]; unknown \['difficult'\]"):
+    with pytest.raises(
+        TraceError,
+        match=r"bad.csv:1: header must have the columns step, simple, medium, hard "
+        r"\(missing \['hard'\]; unknown \['difficult'\]",
+    ):
         write_trace(path, steady_rows(1000), header="step,simple,medium,difficult")
         read_trace(path)
     with pytest.raises(TraceError, match=r"empty.csv: empty trace file"):
@@ -99,13 +111,21 @@ def test_model_runs_are_seeded_and_collapse_rolls_back() -> None:
     cfg = CurriculumConfig()
     steady = simulate_model(cfg, parse_model("default"))
     assert [(e.step, e.kind) for e in steady.events if e.kind != "hold"] == [
-        (2000, "advance"), (4000, "advance"), (6000, "advance"), (8000, "advance")]
+        (2000, "advance"),
+        (4000, "advance"),
+        (6000, "advance"),
+        (8000, "advance"),
+    ]
     again = simulate_model(cfg, parse_model("seed=0"))
     assert again.events == steady.events and again.evaluations == steady.evaluations
     assert simulate_model(cfg, parse_model("seed=1")).evaluations != steady.evaluations
     collapsing = simulate_model(cfg, parse_model("collapse=1.5"))
     assert [(e.step, e.kind, e.stage_after) for e in collapsing.events if e.kind != "hold"][:4] == [
-        (2000, "advance", 1), (4000, "advance", 2), (4500, "rollback", 1), (8500, "advance", 2)]
+        (2000, "advance", 1),
+        (4000, "advance", 2),
+        (4500, "rollback", 1),
+        (8500, "advance", 2),
+    ]
     assert len(steady.evaluations) == 32  # default length: twice the planned 8000 steps
 
 
@@ -143,8 +163,20 @@ def test_cli_trace_prints_timeline_and_writes_jsonl(tmp_path: Path) -> None:
 def test_cli_model_with_config_and_policy_override(tmp_path: Path) -> None:
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(dump_yaml(CurriculumConfig(max_stage_steps=3000)))
-    result = runner.invoke(app, ["curriculum", "simulate", "--config", str(cfg_path), "--model",
-                                 "ceil_simple=0.5,ceil_medium=0.5,ceil_hard=0.5", "--steps", "7000", "--holds"])
+    result = runner.invoke(
+        app,
+        [
+            "curriculum",
+            "simulate",
+            "--config",
+            str(cfg_path),
+            "--model",
+            "ceil_simple=0.5,ceil_medium=0.5,ceil_hard=0.5",
+            "--steps",
+            "7000",
+            "--holds",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = flat(result.output)
     assert "3000 forced_advance 0->1" in text and ">= max_stage_steps 3000" in text
@@ -165,8 +197,9 @@ def test_cli_model_with_config_and_policy_override(tmp_path: Path) -> None:
         (["--model", "seed=0", "--config", "nope.yaml"], "invalid config: nope.yaml: cannot read config file"),
     ],
 )
-def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path, args: list[str], message: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["curriculum", "simulate", *args])
     assert result.exit_code == 2, result.output

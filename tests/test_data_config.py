@@ -23,15 +23,25 @@ def test_round_trip():
 
 def test_every_problem_reported_with_field_and_value():
     with pytest.raises(ConfigError) as info:
-        from_dict(DataConfig, {
-            "read": {"chunk_mb": 0, "typo": 1},
-            "score": {"weights": {"nope": 1.0}, "operations": {"complexity": {"ZOOM_IN": -2.0}},
-                      "reasoning": {"low_ratio": 0.9, "high_ratio": 0.5}},
-        })
+        from_dict(
+            DataConfig,
+            {
+                "read": {"chunk_mb": 0, "typo": 1},
+                "score": {
+                    "weights": {"nope": 1.0},
+                    "operations": {"complexity": {"ZOOM_IN": -2.0}},
+                    "reasoning": {"low_ratio": 0.9, "high_ratio": 0.5},
+                },
+            },
+        )
     message = str(info.value)
-    for part in ("read.chunk_mb: must be between 1 and 4096 (got 0)", "read.typo: unknown field",
-                 "score.weights.nope: unknown factor", "score.operations.complexity.ZOOM_IN: must be a finite number",
-                 "score.reasoning.low_ratio/high_ratio"):
+    for part in (
+        "read.chunk_mb: must be between 1 and 4096 (got 0)",
+        "read.typo: unknown field",
+        "score.weights.nope: unknown factor",
+        "score.operations.complexity.ZOOM_IN: must be a finite number",
+        "score.reasoning.low_ratio/high_ratio",
+    ):
         assert part in message
 
 

@@ -14,11 +14,15 @@ runner = CliRunner()
 
 
 def test_user_aliases_from_config_extend_the_table(tmp_path, write_jsonl):
-    chat = [{"role": "user", "content": "q"},
-            {"role": "assistant", "content": '<tool_call>{"name": "magnify_region", "arguments": {"box": [1, 2, 3, 4]}}'
-                                             "</tool_call>"},
-            {"role": "user", "content": "done"},
-            {"role": "assistant", "content": "<answer>a</answer>"}]
+    chat = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": '<tool_call>{"name": "magnify_region", "arguments": {"box": [1, 2, 3, 4]}}</tool_call>',
+        },
+        {"role": "user", "content": "done"},
+        {"role": "assistant", "content": "<answer>a</answer>"},
+    ]
     data = write_jsonl([{"messages": chat}])
     plain = runner.invoke(app, ["score", str(data), "-o", str(tmp_path / "plain.parquet"), "-q"])
     assert plain.exit_code == 0, plain.output
@@ -26,8 +30,9 @@ def test_user_aliases_from_config_extend_the_table(tmp_path, write_jsonl):
     assert [s["action"] for s in row["trajectory"]] == ["magnify_region"] and row["n_unknown_ops"] == 1
     cfg = tmp_path / "data.yaml"
     cfg.write_text(yaml.safe_dump({"read": {"extra_aliases": {"MagnifyRegion": "ZOOM_IN"}}}))
-    aliased = runner.invoke(app, ["score", str(data), "-o", str(tmp_path / "aliased.parquet"), "-q",
-                                  "--config", str(cfg)])
+    aliased = runner.invoke(
+        app, ["score", str(data), "-o", str(tmp_path / "aliased.parquet"), "-q", "--config", str(cfg)]
+    )
     assert aliased.exit_code == 0, aliased.output
     row = pl.read_parquet(tmp_path / "aliased.parquet").row(0, named=True)
     assert [s["action"] for s in row["trajectory"]] == ["ZOOM_IN"] and row["n_unknown_ops"] == 0
@@ -45,9 +50,15 @@ def test_format_option_forces_a_reader_and_names_the_file_when_nothing_fits(tmp_
 
 
 def test_json_array_of_chats_through_the_cli(tmp_path):
-    chats = [{"messages": [{"role": "user", "content": f"q{i}"},
-                           {"role": "assistant", "content": f"<think>t{i}</think><answer>{i}</answer>"}]}
-             for i in range(3)]
+    chats = [
+        {
+            "messages": [
+                {"role": "user", "content": f"q{i}"},
+                {"role": "assistant", "content": f"<think>t{i}</think><answer>{i}</answer>"},
+            ]
+        }
+        for i in range(3)
+    ]
     data = tmp_path / "chats.json"
     data.write_text(json.dumps([*chats, "not a chat"]))
     result = runner.invoke(app, ["score", str(data)])

@@ -17,13 +17,57 @@ from pixelis_data.readers import ADAPTERS, InputError, read_batches
 
 FORMATS = [None, *ADAPTERS]
 VOCAB = [
-    "messages", "conversations", "pred_output", "role", "content", "from", "value", "user", "assistant", "tool",
-    "system", "gpt", "human", "text", "type", "image", "image_url", "url", "video", "tool_calls", "function",
-    "trajectory", "steps", "action", "actions", "name", "arguments", "parameters", "thought", "observation",
-    "result", "operation", "visual_operation", "reasoning", "question", "answer", "pred_ans", "images",
-    "sample_id", "id", "sampling_weight", "extra", "samples", "Terminate", "ZoomIn",
-    "<think>t</think>", '<tool_call>{"name": "ZoomIn", "arguments": {"bbox": [1, 2]}}</tool_call>',
-    "<tool_call>{", "<answer>a</answer>", "OBSERVATION: seen", '{"thought": "t", "actions": [{"name": "OCR"}]}',
+    "messages",
+    "conversations",
+    "pred_output",
+    "role",
+    "content",
+    "from",
+    "value",
+    "user",
+    "assistant",
+    "tool",
+    "system",
+    "gpt",
+    "human",
+    "text",
+    "type",
+    "image",
+    "image_url",
+    "url",
+    "video",
+    "tool_calls",
+    "function",
+    "trajectory",
+    "steps",
+    "action",
+    "actions",
+    "name",
+    "arguments",
+    "parameters",
+    "thought",
+    "observation",
+    "result",
+    "operation",
+    "visual_operation",
+    "reasoning",
+    "question",
+    "answer",
+    "pred_ans",
+    "images",
+    "sample_id",
+    "id",
+    "sampling_weight",
+    "extra",
+    "samples",
+    "Terminate",
+    "ZoomIn",
+    "<think>t</think>",
+    '<tool_call>{"name": "ZoomIn", "arguments": {"bbox": [1, 2]}}</tool_call>',
+    "<tool_call>{",
+    "<answer>a</answer>",
+    "OBSERVATION: seen",
+    '{"thought": "t", "actions": [{"name": "OCR"}]}',
     "data:image/png;base64,QUJD",
 ]
 TEXT = st.sampled_from(VOCAB) | st.text(max_size=8)
@@ -82,10 +126,15 @@ def test_any_json_values_as_a_json_array(tmp_path, values, fmt, wrapped):
 
 
 @SETTINGS
-@given(data=st.binary(max_size=300) | st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b",", b"\"", b"\\", b"\n",
-                                                                 b"1", b" ", b"\xff", b"\"a\"", b":"]), max_size=30
-                                                ).map(b"".join),
-       fmt=st.sampled_from(FORMATS), suffix=st.sampled_from([".json", ".jsonl"]))
+@given(
+    data=st.binary(max_size=300)
+    | st.lists(
+        st.sampled_from([b"[", b"]", b"{", b"}", b",", b'"', b"\\", b"\n", b"1", b" ", b"\xff", b'"a"', b":"]),
+        max_size=30,
+    ).map(b"".join),
+    fmt=st.sampled_from(FORMATS),
+    suffix=st.sampled_from([".json", ".jsonl"]),
+)
 def test_arbitrary_bytes_never_crash(tmp_path, data, fmt, suffix):
     path = tmp_path / f"bytes{suffix}"
     path.write_bytes(data)

@@ -13,8 +13,12 @@ from pixelis_data.readers.files import load_json_items
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(codec="utf-8"), max_size=6) | st.sampled_from(['"]}', "\\", "[{", "é\u2028"]),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=6)
+    | st.sampled_from(['"]}', "\\", "[{", "é\u2028"]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
     max_leaves=20,
 )
@@ -25,13 +29,22 @@ def stream(path, block_bytes: int = 1 << 20):
 
 
 def rec(i: int) -> dict:
-    return {"sample_id": f"s{i}", "question": "q", "answer": "a",
-            "trajectory": [{"action": "ZoomIn", "parameters": {"bbox": [i, 2, 3, 4]}}]}
+    return {
+        "sample_id": f"s{i}",
+        "question": "q",
+        "answer": "a",
+        "trajectory": [{"action": "ZoomIn", "parameters": {"bbox": [i, 2, 3, 4]}}],
+    }
 
 
 @SETTINGS
-@given(values=st.lists(VALUES, max_size=8), indent=st.sampled_from([None, 0, 2]), wrapped=st.booleans(),
-       block=st.sampled_from([1, 2, 7, 64, 1 << 20]), ascii_only=st.booleans())
+@given(
+    values=st.lists(VALUES, max_size=8),
+    indent=st.sampled_from([None, 0, 2]),
+    wrapped=st.booleans(),
+    block=st.sampled_from([1, 2, 7, 64, 1 << 20]),
+    ascii_only=st.booleans(),
+)
 def test_stream_equals_json_loads(tmp_path, values, indent, wrapped, block, ascii_only):
     doc = {"before": [1, {"x": "]"}], "samples": values, "after": "}"} if wrapped else values
     path = tmp_path / "a.json"
@@ -40,9 +53,33 @@ def test_stream_equals_json_loads(tmp_path, values, indent, wrapped, block, asci
 
 
 @SETTINGS
-@given(data=st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b",", b'"', b"\\", b" ", b"1", b"-", b"e", b".",
-                                      b"true", b"nul", b'"k":', b"\xc3\xa9", b"\xff"]), max_size=24).map(b"".join),
-       block=st.sampled_from([1, 3, 1 << 20]))
+@given(
+    data=st.lists(
+        st.sampled_from(
+            [
+                b"[",
+                b"]",
+                b"{",
+                b"}",
+                b",",
+                b'"',
+                b"\\",
+                b" ",
+                b"1",
+                b"-",
+                b"e",
+                b".",
+                b"true",
+                b"nul",
+                b'"k":',
+                b"\xc3\xa9",
+                b"\xff",
+            ]
+        ),
+        max_size=24,
+    ).map(b"".join),
+    block=st.sampled_from([1, 3, 1 << 20]),
+)
 def test_arbitrary_bytes_agree_with_json_loads(tmp_path, data, block):
     path = tmp_path / "b.json"
     path.write_bytes(data)
@@ -65,8 +102,9 @@ def test_arbitrary_bytes_agree_with_json_loads(tmp_path, data, block):
 def test_malformed_elements_become_rejects_and_reading_goes_on(tmp_path):
     path = tmp_path / "m.json"
     good = [json.dumps(rec(i)) for i in range(4)]
-    path.write_text("[\n" + ",\n".join([good[0], '{"sample_id": "x" "oops"}', good[1], "tru", good[2], good[3]])
-                    + "\n]\n")
+    path.write_text(
+        "[\n" + ",\n".join([good[0], '{"sample_id": "x" "oops"}', good[1], "tru", good[2], good[3]]) + "\n]\n"
+    )
     batches = list(read_batches(path))
     rejects = [r for b in batches for r in b.rejects]
     assert sum(b.frame.height for b in batches) == 4
@@ -79,7 +117,7 @@ def test_malformed_elements_become_rejects_and_reading_goes_on(tmp_path):
     [
         ('[{"a": 1}, {"b": ', r"not valid JSON \(the file ends inside a value starting at character 11\)"),
         ('[{"a": 1} {"b": 2}]', r"expected ',' or '\]' after record 0, found '\{'"),
-        ('[1, 2] [3]', r"extra data after the top-level value"),
+        ("[1, 2] [3]", r"extra data after the top-level value"),
         ('{"meta": 1}', r'expected a JSON list of records or \{"samples": \[\.\.\.\]\}'),
         ('"text"', r"found '\"' at the start"),
         ("   \n", r"the file holds no JSON value"),
@@ -139,7 +177,10 @@ def test_keep_text_gives_each_element_as_written(tmp_path):
     path.write_text('[ {"a": [1,\n 2]} ,"x",\t3 ]')
     items = list(load_json_items(path, block_bytes=2, keep_text=True))
     assert [(i.value, i.text, i.index) for i in items] == [
-        (None, '{"a": [1,\n 2]}', 0), (None, '"x"', 1), (None, "3", 2)]
+        (None, '{"a": [1,\n 2]}', 0),
+        (None, '"x"', 1),
+        (None, "3", 2),
+    ]
 
 
 def test_pixelis_json_arrays_take_the_fast_path_with_the_same_rows(tmp_path, monkeypatch):

@@ -17,8 +17,14 @@ from pixelis_data.generate import write_samples
 from pixelis_data.report import build_report
 from pixelis_data.score import score_to_parquet
 
-CHROMIUM = next((p for p in (os.environ.get("PIXELIS_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium")
-                 if p and Path(p).is_file()), None)
+CHROMIUM = next(
+    (
+        p
+        for p in (os.environ.get("PIXELIS_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium")
+        if p and Path(p).is_file()
+    ),
+    None,
+)
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="needs headless Chromium: `apt-get install chromium` (Debian; CI installs it before `make test`) "
@@ -32,11 +38,25 @@ ADVANCE_GREEN = (0x2E, 0x7D, 0x32)  # advance markers of the curriculum timeline
 def screenshot(html: Path, tmp_path: Path) -> tuple[Image.Image, str]:
     """Render ``html`` (file://, no network) and return the screenshot and Chromium's log."""
     png = tmp_path / f"{html.stem}.png"
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-extensions", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}",
-            html.resolve().as_uri()]
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={png}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        html.resolve().as_uri(),
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert png.is_file(), f"no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
     return Image.open(png).convert("RGB"), proc.stderr
@@ -48,8 +68,11 @@ def near(colours: list[tuple[int, tuple[int, int, int]]], target: tuple[int, int
 
 def console_errors(log: str) -> list[str]:
     """Console messages and load failures (the page has no scripts, so any console line is suspect)."""
-    return [line for line in log.splitlines()
-            if "CONSOLE" in line or "Uncaught" in line or "net::ERR_" in line or "Failed to load" in line]
+    return [
+        line
+        for line in log.splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "net::ERR_" in line or "Failed to load" in line
+    ]
 
 
 def test_chromium_lays_out_the_scores_and_run_reports(tmp_path):

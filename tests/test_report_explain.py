@@ -43,8 +43,9 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 def _config(weights: dict[str, float], clip_min: float, clip_max: float) -> DataConfig:
     cfg = DataConfig()
-    return dataclasses.replace(cfg, score=dataclasses.replace(cfg.score, weights=weights, clip_min=clip_min,
-                                                              clip_max=clip_max))
+    return dataclasses.replace(
+        cfg, score=dataclasses.replace(cfg.score, weights=weights, clip_min=clip_min, clip_max=clip_max)
+    )
 
 
 @settings(max_examples=12, deadline=None)
@@ -60,9 +61,20 @@ def test_contributions_sum_to_the_composite_before_clipping(data, tmp_path_facto
     for sample_id in ids[:: len(ids) // 4]:
         ex = explain_sample(scores, sample_id, cfg)
         values = {f.name: f.value for f in ex.factors}
-        oracle = math.fsum(w * values[c] for c, w in zip(
-            ("trajectory_complexity", "operation_sophistication", "reasoning_depth", "error_patterns",
-             "task_type_score"), weights, strict=True))
+        oracle = math.fsum(
+            w * values[c]
+            for c, w in zip(
+                (
+                    "trajectory_complexity",
+                    "operation_sophistication",
+                    "reasoning_depth",
+                    "error_patterns",
+                    "task_type_score",
+                ),
+                weights,
+                strict=True,
+            )
+        )
         assert math.isclose(ex.raw_composite, oracle, rel_tol=1e-12, abs_tol=1e-12)
         assert math.isclose(math.fsum(f.contribution for f in ex.factors), ex.raw_composite, abs_tol=1e-15)
         assert ex.composite == pytest.approx(ex.stored_score, abs=1e-12)
@@ -72,18 +84,42 @@ def test_contributions_sum_to_the_composite_before_clipping(data, tmp_path_facto
 
 # -- per-step diagnostics against a plain Python oracle --------------------------------------------------
 
-WORDS = ["wait", "Wait,", "await", "waiting", "_wait", "actually", "let me try", "let me", "try", "correction",
-         "corrections", "doesn't seem right", "doesn’t seem right", "fine", "ok.", "WAIT"]
+WORDS = [
+    "wait",
+    "Wait,",
+    "await",
+    "waiting",
+    "_wait",
+    "actually",
+    "let me try",
+    "let me",
+    "try",
+    "correction",
+    "corrections",
+    "doesn't seem right",
+    "doesn’t seem right",
+    "fine",
+    "ok.",
+    "WAIT",
+]
 ACTIONS = ["ZOOM_IN", "THINK", "SEGMENT_OBJECT_AT", "READ_TEXT", "FOO"]
 COORDS = [[1, 2], [3, 4], [], None]
 
 thoughts = st.lists(st.sampled_from(WORDS), max_size=4).flatmap(
     lambda ws: st.lists(st.sampled_from([" ", ", ", "", "-", "\n"]), min_size=len(ws), max_size=len(ws)).map(
-        lambda seps: "".join(w + s for w, s in zip(ws, seps, strict=True))))
+        lambda seps: "".join(w + s for w, s in zip(ws, seps, strict=True))
+    )
+)
 steps = st.builds(
-    lambda action, thought, coords: {"action": action, "thought": thought,
-                                     "parameters": {} if coords is None else {"coordinates": coords}},
-    st.sampled_from(ACTIONS), thoughts, st.sampled_from(COORDS))
+    lambda action, thought, coords: {
+        "action": action,
+        "thought": thought,
+        "parameters": {} if coords is None else {"coordinates": coords},
+    },
+    st.sampled_from(ACTIONS),
+    thoughts,
+    st.sampled_from(COORDS),
+)
 
 
 def oracle_phrases(thought: str, phrases: tuple[str, ...]) -> set[str]:
@@ -118,8 +154,9 @@ def test_per_step_diagnostics_match_the_stored_ones_and_an_oracle(tmp_path_facto
     for i, traj in enumerate(trajectories):
         ex = explain_sample(path, f"s{i}", cfg)
         assert [s.action for s in ex.steps] == [s["action"] for s in traj]
-        assert [set(s.phrases) for s in ex.steps] == [oracle_phrases(s["thought"], cfg.score.errors.phrases)
-                                                      for s in traj]
+        assert [set(s.phrases) for s in ex.steps] == [
+            oracle_phrases(s["thought"], cfg.score.errors.phrases) for s in traj
+        ]
         reps = {s.index - 1 for s in ex.steps if s.repetition}
         assert reps == oracle_repetitions([s["action"] for s in traj], known, cfg.score.errors.repetition_run)
         assert len(reps) == ex.diagnostics["n_repetitions"]
@@ -150,6 +187,7 @@ def test_a_hand_made_sample_is_explained_step_by_step(tmp_path):
 
 # -- category and percentile ---------------------------------------------------------------------------------
 
+
 def test_category_and_percentile_agree_with_the_split(data):
     scores = pl.read_parquet(data["scores"], columns=["sample_id", SCORE_COLUMN])
     arrays = []
@@ -176,13 +214,23 @@ def test_unknown_sample_id_lists_close_ids(data):
 
 # -- CLI -------------------------------------------------------------------------------------------------------
 
+
 def test_cli_explains_a_sample(data):
     sample_id = pl.read_parquet(data["scores"], columns=["sample_id"])["sample_id"][7]
     result = runner.invoke(app, ["explain", str(data["scores"]), sample_id, "--split", str(data["split"])])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    for part in (sample_id, "trajectory (", "1. ", "trajectory_complexity", "sum before clipping",
-                 "difficulty_score (stored)", "n_repetitions", "category ", "percentile"):
+    for part in (
+        sample_id,
+        "trajectory (",
+        "1. ",
+        "trajectory_complexity",
+        "sum before clipping",
+        "difficulty_score (stored)",
+        "n_repetitions",
+        "category ",
+        "percentile",
+    ):
         assert part in text, part
 
 

@@ -107,7 +107,7 @@ def test_scores_numbers_are_the_terminal_reports_numbers(inputs):
     lf = pl.scan_parquet(inputs["scores"])
     terminal = histogram(lf, cfg.score.clip_min, cfg.score.clip_max, HIST_BINS)
     per = SCORE_BINS // HIST_BINS
-    merged = [sum(c for _, _, c in view.score_bins[i * per:(i + 1) * per]) for i in range(HIST_BINS)]
+    merged = [sum(c for _, _, c in view.score_bins[i * per : (i + 1) * per]) for i in range(HIST_BINS)]
     assert merged == [c for _, _, c in terminal]
     assert view.summary.equals(factor_summary(lf, [*FACTOR_COLUMNS, SCORE_COLUMN]))
     scores = lf.select(SCORE_COLUMN).collect()[SCORE_COLUMN]
@@ -116,8 +116,9 @@ def test_scores_numbers_are_the_terminal_reports_numbers(inputs):
     assert manifest_thresholds == (view.thresholds.t_simple, view.thresholds.t_medium)
     assert sum(view.category_counts.values()) == view.n == 300
     by_task = lf.group_by("task_type").agg(pl.col(SCORE_COLUMN).mean()).collect()
-    assert dict(by_task.iter_rows()) == pytest.approx(dict(zip(view.by_task["task_type"], view.by_task["mean"],
-                                                               strict=True)))
+    assert dict(by_task.iter_rows()) == pytest.approx(
+        dict(zip(view.by_task["task_type"], view.by_task["mean"], strict=True))
+    )
     for i, row in enumerate(view.correlation):
         assert row[i] == 1.0 and all(-1 - 1e-9 <= v <= 1 + 1e-9 for v in row if v == v)
 
@@ -157,7 +158,8 @@ def test_cli_writes_the_report_and_says_where(inputs, tmp_path):
     text = " ".join(result.output.split())
     assert "run report, 4 figures: run-loss, run-performance, run-curriculum, run-throughput" in text
     assert sorted(p.name for p in (tmp_path / "nested" / "report_figures").iterdir()) == sorted(
-        f"{f}.png" for f in FIGURES["run"])
+        f"{f}.png" for f in FIGURES["run"]
+    )
     html = out.read_text()
     # the events' reasons reach the page, and the end record's time split as the terminal summary prints it
     for part in ("after the advance; back to simple", "forced advance from mixed to full", "compute 80.0%"):
@@ -199,8 +201,10 @@ def test_missing_matplotlib_gives_the_install_hint(inputs, tmp_path, monkeypatch
 
 
 def test_importing_the_report_code_imports_neither_torch_nor_matplotlib():
-    code = ("import sys; import pixelis_data.report, pixelis_data.report.explain, cli.report, cli.explain, cli.app; "
-            "print('torch' in sys.modules, 'matplotlib' in sys.modules)")
+    code = (
+        "import sys; import pixelis_data.report, pixelis_data.report.explain, cli.report, cli.explain, cli.app; "
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -24,19 +24,38 @@ CFG = CurriculumConfig(
         StageConfig(name="mixed", steps=100, weights={"simple": 0.5, "medium": 0.5}),
         StageConfig(name="full", steps=None, weights={"simple": 0.2, "medium": 0.3, "hard": 0.5}),
     ),
-    eval_interval=50, min_performance=0.5, cooldown_steps=100, window=1, max_stage_steps=250,
+    eval_interval=50,
+    min_performance=0.5,
+    cooldown_steps=100,
+    window=1,
+    max_stage_steps=250,
 )
 # (simple, medium, hard) per evaluation at steps 50, 100, ...: advance at 100, rollback at 150 (cooldown to
 # 250, dwell doubled), advance at 350, mixed stays weak so the advance at 600 is forced.
-TRACE = [(0.6, 0.3, 0.1), (0.7, 0.68, 0.2), (0.7, 0.4, 0.2), (0.8, 0.5, 0.2), (0.8, 0.5, 0.2), (0.8, 0.6, 0.2),
-         (0.8, 0.8, 0.3), (0.8, 0.75, 0.3), (0.8, 0.1, 0.3), (0.8, 0.1, 0.3), (0.8, 0.1, 0.3), (0.8, 0.1, 0.3),
-         (0.85, 0.6, 0.4), (0.9, 0.7, 0.5)]
+TRACE = [
+    (0.6, 0.3, 0.1),
+    (0.7, 0.68, 0.2),
+    (0.7, 0.4, 0.2),
+    (0.8, 0.5, 0.2),
+    (0.8, 0.5, 0.2),
+    (0.8, 0.6, 0.2),
+    (0.8, 0.8, 0.3),
+    (0.8, 0.75, 0.3),
+    (0.8, 0.1, 0.3),
+    (0.8, 0.1, 0.3),
+    (0.8, 0.1, 0.3),
+    (0.8, 0.1, 0.3),
+    (0.85, 0.6, 0.4),
+    (0.9, 0.7, 0.5),
+]
 LAST_STEP = 720
 
 
 def evaluations() -> list[Evaluation]:
-    return [Evaluation(step=50 * (i + 1), performance=dict(zip(("simple", "medium", "hard"), p, strict=True)))
-            for i, p in enumerate(TRACE)]
+    return [
+        Evaluation(step=50 * (i + 1), performance=dict(zip(("simple", "medium", "hard"), p, strict=True)))
+        for i, p in enumerate(TRACE)
+    ]
 
 
 def write_run_dir(path: Path, *, end: bool = True) -> Path:
@@ -46,27 +65,61 @@ def write_run_dir(path: Path, *, end: bool = True) -> Path:
     (path / "config.yaml").write_text("curriculum: {eval_interval: 50}\n")
     by_step = {e.step: (ev, e) for ev, e in zip(sim.evaluations, sim.events, strict=True)}
     stage_name = CFG.stages[0].name
-    records = [{"kind": "start", "step": 0, "base_model": "tiny-text", "trainable_params": 8192,
-                "total_params": 160896, "device": "cpu"}]
+    records = [
+        {
+            "kind": "start",
+            "step": 0,
+            "base_model": "tiny-text",
+            "trainable_params": 8192,
+            "total_params": 160896,
+            "device": "cpu",
+        }
+    ]
     for step in range(1, LAST_STEP + 1):
         if step % 10 == 0:
-            records.append({"kind": "train", "step": step, "loss": 3.0 * math.exp(-step / 300) + 0.5, "lr": 1e-4,
-                            "grad_norm": 1.0, "tokens_per_s": 4000.0 + step, "samples_per_s": 12.0 + step / 100,
-                            "stage": stage_name, "skipped_samples": 0})
+            records.append(
+                {
+                    "kind": "train",
+                    "step": step,
+                    "loss": 3.0 * math.exp(-step / 300) + 0.5,
+                    "lr": 1e-4,
+                    "grad_norm": 1.0,
+                    "tokens_per_s": 4000.0 + step,
+                    "samples_per_s": 12.0 + step / 100,
+                    "stage": stage_name,
+                    "skipped_samples": 0,
+                }
+            )
         if step in by_step:
             ev, event = by_step[step]
             fields = {}
             for c, p in ev.performance.items():
-                fields |= {f"{c}/loss": -math.log(p), f"{c}/token_accuracy": p, f"{c}/exp_neg_loss": p,
-                           f"{c}/action_accuracy": p / 2, f"{c}/n_samples": 4, f"{c}/n_tokens": 100,
-                           f"{c}/n_actions": 8}
+                fields |= {
+                    f"{c}/loss": -math.log(p),
+                    f"{c}/token_accuracy": p,
+                    f"{c}/exp_neg_loss": p,
+                    f"{c}/action_accuracy": p / 2,
+                    f"{c}/n_samples": 4,
+                    f"{c}/n_tokens": 100,
+                    f"{c}/n_actions": 8,
+                }
             records.append({"kind": "eval", "step": step, "metric": "token_accuracy", **fields})
             records.append({"kind": "curriculum", "step": step, "event": event.to_json(), **event.metrics()})
             stage_name = event.stage_name
     if end:
         records.append({"kind": "checkpoint", "step": LAST_STEP, "path": str(path / "checkpoints/step-720")})
-        records.append({"kind": "end", "step": LAST_STEP, "stopped": "completed", "time_total": 100.0,
-                        "time_data": 5.0, "time_compute": 80.0, "time_eval": 10.0, "time_checkpoint": 5.0})
+        records.append(
+            {
+                "kind": "end",
+                "step": LAST_STEP,
+                "stopped": "completed",
+                "time_total": 100.0,
+                "time_data": 5.0,
+                "time_compute": 80.0,
+                "time_eval": 10.0,
+                "time_checkpoint": 5.0,
+            }
+        )
     (path / "metrics.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     return path
 
@@ -101,8 +154,12 @@ def test_stage_segments_and_cooldowns_match_the_simulator(run_dir):
 def test_timeline_final_eval_and_frames(run_dir):
     view = run_view(run_dir)
     changes = [(t["step"], t["from"], t["to"], t["kind"]) for t in view.timeline]
-    assert changes == [(100, "simple", "mixed", "advance"), (150, "mixed", "simple", "rollback"),
-                       (350, "simple", "mixed", "advance"), (600, "mixed", "full", "forced_advance")]
+    assert changes == [
+        (100, "simple", "mixed", "advance"),
+        (150, "mixed", "simple", "rollback"),
+        (350, "simple", "mixed", "advance"),
+        (600, "mixed", "full", "forced_advance"),
+    ]
     assert view.train.height == LAST_STEP // 10
     assert view.evals.height == 3 * len(TRACE)
     assert view.metric == "token_accuracy"
@@ -148,8 +205,15 @@ def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
         "{name: b, steps: null, weights: {simple: 0.5, hard: 0.5}}]}\n"
         "data: {format: {max_length: 400}}\nlora: {r: 4, alpha: 8}\nlogging: {every: 1}\n"
     )
-    cfg = resolve_config(cfg_file, {"model.name": "tiny-text", "optim.steps": 4, "logging.live": False,
-                                    "data.image_root": str(tmp_path / "images")})
+    cfg = resolve_config(
+        cfg_file,
+        {
+            "model.name": "tiny-text",
+            "optim.steps": 4,
+            "logging.live": False,
+            "data.image_root": str(tmp_path / "images"),
+        },
+    )
     summary = train(split_dir, cfg, tmp_path / "run")
     view = run_view(tmp_path / "run")
     assert view.timeline == summary.timeline and [t["to"] for t in view.timeline] == ["b"]

@@ -24,8 +24,16 @@ def test_default_output_beside_input_and_report(tmp_path):
     assert result.exit_code == 0, result.output
     out = tmp_path / "input.scores.parquet"
     assert pl.read_parquet(out).height == 2
-    for text in ("2 input = 2 scored + 0 rejected", "p10", "p90", "difficulty_score", "mean difficulty by task_type",
-                 "text_extraction", "mean difficulty by sample_type", "MAGIC"):
+    for text in (
+        "2 input = 2 scored + 0 rejected",
+        "p10",
+        "p90",
+        "difficulty_score",
+        "mean difficulty by task_type",
+        "text_extraction",
+        "mean difficulty by sample_type",
+        "MAGIC",
+    ):
         assert text in result.output, text
 
 

@@ -17,24 +17,53 @@ from tests.conftest import canonical_frame
 from tests.score_oracle import score_record
 
 ACTIONS = ["ZOOM_IN", "THINK", "SEGMENT_OBJECT_AT", "READ_TEXT", "GET_PROPERTIES", "TRACK_OBJECT", "CUSTOM_OP", "X"]
-THOUGHTS = ["", "Let me look closer.", "Wait, that is wrong.", "I await the result.", "actually yes",
-            "It doesn't seem right", "let me try again", "no correction needed? correction!", "waiting...",
-            "Correctional facility", "WAIT", "unawaited", None]
+THOUGHTS = [
+    "",
+    "Let me look closer.",
+    "Wait, that is wrong.",
+    "I await the result.",
+    "actually yes",
+    "It doesn't seem right",
+    "let me try again",
+    "no correction needed? correction!",
+    "waiting...",
+    "Correctional facility",
+    "WAIT",
+    "unawaited",
+    None,
+]
 COORDS = [None, [], [10, 20], [10, 20], [30, 40], [[1, 2], [3, 4]]]
 
-step = st.fixed_dictionaries({
-    "action": st.sampled_from(ACTIONS),
-    "thought": st.sampled_from(THOUGHTS),
-    "parameters": st.sampled_from(COORDS).map(lambda c: {} if c is None else {"coordinates": c, "label": "x"}),
-})
-record = st.fixed_dictionaries({
-    "trajectory": st.lists(step, max_size=18),
-    "task_type": st.sampled_from(["spatial_reasoning", "Object_Counting", "TEXT_EXTRACTION", "unknown", "new_task"]),
-    "sample_type": st.sampled_from(["positive", "outcome_negative", "trap_perceptual", "trap_logical",
-                                    "self_correction", "weird"]),
-})
-COLUMNS = [*FACTOR_COLUMNS, SCORE_COLUMN, "n_steps", "n_known_ops", "n_unique_ops", "n_think", "n_repetitions",
-           "has_self_correction", "has_backtracking", "n_unknown_ops"]
+step = st.fixed_dictionaries(
+    {
+        "action": st.sampled_from(ACTIONS),
+        "thought": st.sampled_from(THOUGHTS),
+        "parameters": st.sampled_from(COORDS).map(lambda c: {} if c is None else {"coordinates": c, "label": "x"}),
+    }
+)
+record = st.fixed_dictionaries(
+    {
+        "trajectory": st.lists(step, max_size=18),
+        "task_type": st.sampled_from(
+            ["spatial_reasoning", "Object_Counting", "TEXT_EXTRACTION", "unknown", "new_task"]
+        ),
+        "sample_type": st.sampled_from(
+            ["positive", "outcome_negative", "trap_perceptual", "trap_logical", "self_correction", "weird"]
+        ),
+    }
+)
+COLUMNS = [
+    *FACTOR_COLUMNS,
+    SCORE_COLUMN,
+    "n_steps",
+    "n_known_ops",
+    "n_unique_ops",
+    "n_think",
+    "n_repetitions",
+    "has_self_correction",
+    "has_backtracking",
+    "n_unknown_ops",
+]
 
 
 def scored(records, cfg: ScoreConfig | None = None) -> list[dict]:
@@ -59,19 +88,32 @@ def test_factors_match_oracle(records):
 
 
 weights = st.dictionaries(
-    st.sampled_from(["trajectory_complexity", "operation_sophistication", "reasoning_depth", "error_patterns",
-                     "task_type"]),
-    st.floats(0, 2), min_size=5, max_size=5,
+    st.sampled_from(
+        ["trajectory_complexity", "operation_sophistication", "reasoning_depth", "error_patterns", "task_type"]
+    ),
+    st.floats(0, 2),
+    min_size=5,
+    max_size=5,
 )
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(record, min_size=1, max_size=6), weights, st.floats(0, 0.5), st.floats(0.5, 1.5),
-       st.integers(2, 4), st.floats(0.05, 0.5))
+@given(
+    st.lists(record, min_size=1, max_size=6),
+    weights,
+    st.floats(0, 0.5),
+    st.floats(0.5, 1.5),
+    st.integers(2, 4),
+    st.floats(0.05, 0.5),
+)
 def test_composite_matches_oracle_under_other_constants(records, w, lo, hi, run, low_ratio):
-    cfg = ScoreConfig(weights=w, clip_min=lo, clip_max=hi,
-                      errors=ErrorPatternConfig(repetition_run=run),
-                      reasoning=DataConfig().score.reasoning.__class__(low_ratio=low_ratio, high_ratio=0.6))
+    cfg = ScoreConfig(
+        weights=w,
+        clip_min=lo,
+        clip_max=hi,
+        errors=ErrorPatternConfig(repetition_run=run),
+        reasoning=DataConfig().score.reasoning.__class__(low_ratio=low_ratio, high_ratio=0.6),
+    )
     assert_matches_oracle(records, cfg)
 
 
@@ -161,8 +203,13 @@ def test_factor_functions_work_standalone():
 
 def test_custom_phrases_from_config():
     cfg = ScoreConfig(errors=ErrorPatternConfig(phrases=("oops",)))
-    got = scored([{"trajectory": [{"action": "THINK", "thought": "Oops, wrong box"}]},
-                  {"trajectory": [{"action": "THINK", "thought": "wait"}]}], cfg)
+    got = scored(
+        [
+            {"trajectory": [{"action": "THINK", "thought": "Oops, wrong box"}]},
+            {"trajectory": [{"action": "THINK", "thought": "wait"}]},
+        ],
+        cfg,
+    )
     assert [g["has_self_correction"] for g in got] == [True, False]
 
 

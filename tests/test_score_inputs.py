@@ -16,10 +16,18 @@ from pixelis_data.score import rejects_path_for, score_to_parquet
 
 def rec(i: int, **kw) -> dict:
     base = {
-        "sample_id": f"s{i}", "task_type": "spatial_reasoning", "sample_type": "positive", "question": "q?",
-        "image_path": f"img_{i}.png", "answer": "a", "ground_truth": "a", "sampling_weight": 1.0,
-        "trajectory": [{"action": "ZoomIn", "thought": "look", "parameters": {"bbox": [1, 2, 3, 4]}, "result": "ok"},
-                       {"action": "THINK", "thought": "so", "parameters": {}, "result": None}],
+        "sample_id": f"s{i}",
+        "task_type": "spatial_reasoning",
+        "sample_type": "positive",
+        "question": "q?",
+        "image_path": f"img_{i}.png",
+        "answer": "a",
+        "ground_truth": "a",
+        "sampling_weight": 1.0,
+        "trajectory": [
+            {"action": "ZoomIn", "thought": "look", "parameters": {"bbox": [1, 2, 3, 4]}, "result": "ok"},
+            {"action": "THINK", "thought": "so", "parameters": {}, "result": None},
+        ],
     }
     base.update(kw)
     return base
@@ -36,17 +44,19 @@ def read_all(path, cfg: ReadConfig | None = None, fmt: str | None = None):
 def test_bad_records_are_quarantined_with_location_reason_and_raw(tmp_path, write_jsonl):
     no_action = rec(4)
     no_action["trajectory"][1] = {"thought": "missing"}
-    path = write_jsonl([
-        rec(0),
-        '{"sample_id": "s1", "trajectory": [',  # malformed
-        json.dumps({k: v for k, v in rec(2).items() if k != "trajectory"}),
-        rec(3, trajectory="not a list"),
-        no_action,
-        rec(5, sampling_weight="heavy"),
-        rec(0),  # duplicate of line 1
-        rec(7, trajectory=[{"action": "ZOOM_IN"}, 5]),
-        rec(8),
-    ])
+    path = write_jsonl(
+        [
+            rec(0),
+            '{"sample_id": "s1", "trajectory": [',  # malformed
+            json.dumps({k: v for k, v in rec(2).items() if k != "trajectory"}),
+            rec(3, trajectory="not a list"),
+            no_action,
+            rec(5, sampling_weight="heavy"),
+            rec(0),  # duplicate of line 1
+            rec(7, trajectory=[{"action": "ZOOM_IN"}, 5]),
+            rec(8),
+        ]
+    )
     out = tmp_path / "scores.parquet"
     result = score_to_parquet(path, out)
     assert (result.n_input, result.n_scored, result.n_rejected) == (9, 2, 7)
@@ -99,13 +109,20 @@ def test_unknown_step_keys_are_kept_in_extra(write_jsonl):
 
 records = st.lists(
     st.builds(
-        lambda i, n, w, extra: rec(i, sampling_weight=w, trajectory=[{"action": "ZOOM_IN", "parameters":
-                                                                      {"coordinates": [n, 1.5]}}] * (i % 4),
-                                   **extra),
-        st.integers(0, 10**6), st.integers(-5, 5), st.one_of(st.none(), st.floats(0, 10)),
+        lambda i, n, w, extra: rec(
+            i,
+            sampling_weight=w,
+            trajectory=[{"action": "ZOOM_IN", "parameters": {"coordinates": [n, 1.5]}}] * (i % 4),
+            **extra,
+        ),
+        st.integers(0, 10**6),
+        st.integers(-5, 5),
+        st.one_of(st.none(), st.floats(0, 10)),
         st.dictionaries(st.sampled_from(["x", "y"]), st.integers(0, 3), max_size=1),
     ),
-    min_size=1, max_size=20, unique_by=lambda r: r["sample_id"],
+    min_size=1,
+    max_size=20,
+    unique_by=lambda r: r["sample_id"],
 )
 
 
@@ -218,11 +235,26 @@ def test_parquet_of_a_foreign_format_is_detected(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records = [{"id": f"t{i}", "question": "Which year?", "answer": "2020", "steps": [
-        {"thought": "Read the title.", "actions": [{"name": "OCR", "arguments": {"region": [0, 0, 9, 9]}}],
-         "observation": "Sales 2020"},
-        {"thought": "Crop it.", "actions": [{"name": "Crop", "arguments": {"region": [1, 1, 5, 5]}}],
-         "observation": "a crop"}]} for i in range(3)]
+    records = [
+        {
+            "id": f"t{i}",
+            "question": "Which year?",
+            "answer": "2020",
+            "steps": [
+                {
+                    "thought": "Read the title.",
+                    "actions": [{"name": "OCR", "arguments": {"region": [0, 0, 9, 9]}}],
+                    "observation": "Sales 2020",
+                },
+                {
+                    "thought": "Crop it.",
+                    "actions": [{"name": "Crop", "arguments": {"region": [1, 1, 5, 5]}}],
+                    "observation": "a crop",
+                },
+            ],
+        }
+        for i in range(3)
+    ]
     pq.write_table(pa.Table.from_pylist(records), tmp_path / "taco.parquet")
     (tmp_path / "taco.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     from_parquet, rejects = read_all(tmp_path / "taco.parquet")

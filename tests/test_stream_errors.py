@@ -31,9 +31,13 @@ def test_config_reports_every_problem_at_once() -> None:
     with pytest.raises(ConfigError) as err:
         StreamConfig(global_batch=0, micro_batch=-1, world_size=2, rank=2, seed=-3, mode="greedy")
     text = str(err.value)
-    for fragment in ("global_batch: must be an integer >= 1 (got 0)", "micro_batch: must be an integer >= 1 (got -1)",
-                     "rank: must be an integer in [0, world_size=2) (got 2)", "seed: must be an integer >= 0 (got -3)",
-                     "mode: must be one of 'stratified', 'random' (got 'greedy')"):
+    for fragment in (
+        "global_batch: must be an integer >= 1 (got 0)",
+        "micro_batch: must be an integer >= 1 (got -1)",
+        "rank: must be an integer in [0, world_size=2) (got 2)",
+        "seed: must be an integer >= 0 (got -3)",
+        "mode: must be one of 'stratified', 'random' (got 'greedy')",
+    ):
         assert fragment in text
     assert from_dict(StreamConfig, {"global_batch": 8, "micro_batch": 4}).grad_accum == 2
 
@@ -54,15 +58,19 @@ def test_category_whose_rows_all_have_weight_zero(tmp_path) -> None:
     hard = hard.set_column(hard.schema.get_field_index("sampling_weight"), "sampling_weight", pa.array([0.0] * 3))
     tables = {c: synthetic_rows(n, seed=i, category=c) for i, (c, n) in enumerate(SIZES.items())}
     split = write_split_dir(tmp_path / "s", {**tables, "hard": hard})
-    with pytest.raises(ValueError, match=r"category 'hard' has weight 1 but hard.arrow has 3 rows, all with "
-                                         r"sampling_weight 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"category 'hard' has weight 1 but hard.arrow has 3 rows, all with "
+        r"sampling_weight 0",
+    ):
         CurriculumStream(split, StreamConfig(global_batch=4), weights={"hard": 1})
 
 
 def test_bad_weights_listed_together(split_dir) -> None:
     with pytest.raises(ValueError) as err:
-        CurriculumStream(split_dir, StreamConfig(global_batch=4),
-                         weights={"simple": -1.0, "medium": float("nan"), "expert": 1.0})
+        CurriculumStream(
+            split_dir, StreamConfig(global_batch=4), weights={"simple": -1.0, "medium": float("nan"), "expert": 1.0}
+        )
     text = str(err.value)
     assert "unknown category ['expert']" in text
     assert "simple: weight must be a finite number >= 0 (got -1.0)" in text
@@ -92,8 +100,11 @@ def test_incompatible_manifest_version(split_dir) -> None:
     manifest["format_version"] = 2
     manifest["pixelis_version"] = "9.0.0"
     path.write_text(json.dumps(manifest))
-    with pytest.raises(SplitDirError, match=r"format_version 2 \(pixelis_version '9.0.0'\) is not supported by this "
-                                            r"stream \(supported: 1\)"):
+    with pytest.raises(
+        SplitDirError,
+        match=r"format_version 2 \(pixelis_version '9.0.0'\) is not supported by this "
+        r"stream \(supported: 1\)",
+    ):
         CurriculumStream(split_dir, StreamConfig(), weights={"simple": 1.0})
     path.write_text("{not json")
     with pytest.raises(SplitDirError, match=r"manifest\.json: not valid JSON"):
@@ -116,8 +127,11 @@ def test_invalid_sampling_weights_and_unreadable_file(split_dir) -> None:
     write_split_dir(split_dir, {"simple": simple})
     manifest = json.loads((split_dir / "manifest.json").read_text())
     assert manifest["counts"] == {"simple": 4}
-    with pytest.raises(SplitDirError, match=r"simple.arrow: sampling_weight must be finite and >= 0; 2 row\(s\) are "
-                                            r"not \(row 1 = -2.0, row 2 = inf\)"):
+    with pytest.raises(
+        SplitDirError,
+        match=r"simple.arrow: sampling_weight must be finite and >= 0; 2 row\(s\) are "
+        r"not \(row 1 = -2.0, row 2 = inf\)",
+    ):
         CurriculumStream(split_dir, StreamConfig(), weights={"simple": 1.0})
     (split_dir / "medium.arrow").write_bytes(b"not arrow")
     (split_dir / "simple.arrow").unlink()
@@ -127,8 +141,9 @@ def test_invalid_sampling_weights_and_unreadable_file(split_dir) -> None:
 
 
 def test_fetch_returns_rows_in_batch_order(split_dir) -> None:
-    stream = CurriculumStream(split_dir, StreamConfig(global_batch=6, micro_batch=3),
-                              weights={"simple": 1, "medium": 1, "hard": 1})
+    stream = CurriculumStream(
+        split_dir, StreamConfig(global_batch=6, micro_batch=3), weights={"simple": 1, "medium": 1, "hard": 1}
+    )
     plan = stream.next_step()
     table = pa.concat_tables([stream.fetch(m) for m in plan.micro_batches])
     expected = [f"{c}-{r}" for c, r in plan.global_batch.to_keys()]  # synthetic ids are "<category>-<row>"

@@ -111,8 +111,12 @@ def per_category_sequences(stream: CurriculumStream, steps: int) -> dict[str, li
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32), w=weights_st, batch=st.sampled_from([1, 3, 8, 16]), mode=st.sampled_from(
-    ["stratified", "random"]))
+@given(
+    seed=st.integers(0, 2**32),
+    w=weights_st,
+    batch=st.sampled_from([1, 3, 8, 16]),
+    mode=st.sampled_from(["stratified", "random"]),
+)
 def test_no_sample_repeats_within_an_epoch(split_dir, seed: int, w: dict, batch: int, mode: str) -> None:
     stream = CurriculumStream(split_dir, StreamConfig(global_batch=batch, seed=seed, mode=mode), weights=w)
     seqs = per_category_sequences(stream, 40)
@@ -190,9 +194,9 @@ def test_rank_slices_partition_the_global_batch(split_dir, seed: int, w: dict, m
         reference.append(single.next_step())
         after = single.state_dict()
         # a category whose epoch ended inside this step may legitimately repeat a row (new epoch)
-        wrapped.append(any(
-            after["epoch"][c] - before["epoch"][c] >= (1 if after["cursor"][c] > 0 else 2) for c in CATEGORIES
-        ))
+        wrapped.append(
+            any(after["epoch"][c] - before["epoch"][c] >= (1 if after["cursor"][c] > 0 else 2) for c in CATEGORIES)
+        )
     for world in (1, 2, 4):
         ranks = [
             CurriculumStream(split_dir, StreamConfig(batch, micro, world, r, seed), weights=w) for r in range(world)
@@ -217,9 +221,7 @@ def test_rank_slices_partition_the_global_batch(split_dir, seed: int, w: dict, m
 
 def test_ranks_get_a_balanced_category_mix(split_dir) -> None:
     w = {"simple": 0.5, "medium": 0.25, "hard": 0.25}
-    plans = [
-        CurriculumStream(split_dir, StreamConfig(16, 2, 4, r), weights=w).next_step() for r in range(4)
-    ]
+    plans = [CurriculumStream(split_dir, StreamConfig(16, 2, 4, r), weights=w).next_step() for r in range(4)]
     for p in plans:
         assert p.rank_batch.counts() == {"simple": 2, "medium": 1, "hard": 1}
 

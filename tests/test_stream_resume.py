@@ -37,8 +37,15 @@ def run(split_dir, cfg: StreamConfig, first: dict, changes: dict[int, dict], ste
         if s in changes:
             stream.set_weights(changes[s])
         plan = stream.next_step()
-        out.append((plan.step, plan.counts, plan.global_batch.category.tolist(), plan.global_batch.row.tolist(),
-                    [m.row.tolist() for m in plan.micro_batches]))
+        out.append(
+            (
+                plan.step,
+                plan.counts,
+                plan.global_batch.category.tolist(),
+                plan.global_batch.row.tolist(),
+                [m.row.tolist() for m in plan.micro_batches],
+            )
+        )
     return out, stream.state_dict()
 
 
@@ -76,12 +83,16 @@ def test_load_rejects_other_seed_mode_and_batch(split_dir) -> None:
     stream.next_step()
     state = stream.state_dict()
     other = CurriculumStream(split_dir, StreamConfig(global_batch=8, seed=1, mode="random"), weights={"simple": 1.0})
-    with pytest.raises(StreamStateError, match=r"seed was 0 in the checkpoint but is 1 now.*mode was 'stratified'"
-                       r".*global_batch was 4 in the checkpoint but is 8 now"):
+    with pytest.raises(
+        StreamStateError,
+        match=r"seed was 0 in the checkpoint but is 1 now.*mode was 'stratified'"
+        r".*global_batch was 4 in the checkpoint but is 8 now",
+    ):
         other.load_state_dict(state)
     # world size and micro-batch may change between runs: the global sequence is the same
-    elastic = CurriculumStream(split_dir, StreamConfig(global_batch=4, micro_batch=2, world_size=2, rank=1),
-                               weights={"simple": 1.0})
+    elastic = CurriculumStream(
+        split_dir, StreamConfig(global_batch=4, micro_batch=2, world_size=2, rank=1), weights={"simple": 1.0}
+    )
     elastic.load_state_dict(state)
     assert np.array_equal(elastic.next_step().global_batch.row, stream.next_step().global_batch.row)
 

@@ -28,8 +28,9 @@ def real_split(tmp_path_factory: pytest.TempPathFactory):
 
 def test_stream_reads_a_real_split(real_split) -> None:
     manifest = json.loads((real_split / "manifest.json").read_text())
-    stream = CurriculumStream(real_split, StreamConfig(global_batch=10, micro_batch=5),
-                              weights={"simple": 0.4, "medium": 0.4, "hard": 0.2})
+    stream = CurriculumStream(
+        real_split, StreamConfig(global_batch=10, micro_batch=5), weights={"simple": 0.4, "medium": 0.4, "hard": 0.2}
+    )
     assert stream.category_sizes == {c: manifest["counts"][c] for c in CATEGORIES}
     eval_ids = set(stream.eval_table()["sample_id"].to_pylist())
     assert eval_ids and len(eval_ids) == manifest["counts"]["eval"]

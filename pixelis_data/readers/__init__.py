@@ -59,8 +59,14 @@ class _Rows:
 
 def _split_rejects(rows: _Rows, source: str, early: list[Reject], n_input: int) -> Batch:
     frame = fill_content_ids(rows.frame)
-    batch = Batch(source=source, frame=frame, rejects=list(early), n_input=n_input,
-                  positions=pl.Series("_pos", range(frame.height)), reject_for=rows.reject_for)
+    batch = Batch(
+        source=source,
+        frame=frame,
+        rejects=list(early),
+        n_input=n_input,
+        positions=pl.Series("_pos", range(frame.height)),
+        reject_for=rows.reject_for,
+    )
     batch.reject_rows(frame[REJECT_COL].is_not_null(), lambda row: row[REJECT_COL])
     batch.frame = batch.frame.select(CANONICAL_COLUMNS)
     return batch
@@ -73,8 +79,9 @@ def _general_batch(items: list[RawItem], source: str, adapter: RecordAdapter, al
     )
 
 
-def _jsonl_batches(path: Path, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str],
-                   progress: Progress | None) -> Iterator[Batch]:
+def _jsonl_batches(
+    path: Path, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str], progress: Progress | None
+) -> Iterator[Batch]:
     source = str(path)
     for chunk, first_line in iter_jsonl_chunks(path, cfg.chunk_mb * 1024 * 1024):
         fast = parse_chunk(chunk, first_line, alias_table) if adapter.name == "pixelis" else None
@@ -95,8 +102,9 @@ def _jsonl_batches(path: Path, adapter: RecordAdapter, cfg: ReadConfig, alias_ta
             progress(len(chunk))
 
 
-def _file_batches(path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dict[str, str],
-                  progress: Progress | None) -> Iterator[Batch]:
+def _file_batches(
+    path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dict[str, str], progress: Progress | None
+) -> Iterator[Batch]:
     container = container_of(path)
     source = str(path)
     if container == "parquet":
@@ -108,8 +116,12 @@ def _file_batches(path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dic
         for batch, start in chain([first], batches):
             frame = parquet_batch_frame(batch, alias_table) if adapter.name == "pixelis" else None
             if frame is not None:
-                rows = _Rows(frame, lambda pos, reason, _b=batch, _s=start: make_reject(
-                    RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason))
+                rows = _Rows(
+                    frame,
+                    lambda pos, reason, _b=batch, _s=start: make_reject(
+                        RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason
+                    ),
+                )
                 yield _split_rejects(rows, source, [], frame.height)
             else:
                 items = [RawItem(value=v, index=start + i) for i, v in enumerate(batch.to_pylist())]
@@ -129,8 +141,14 @@ def _file_batches(path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dic
             fast = parse_chunk(chunk, 0, alias_table) if chunk is not None else None
             if fast is not None:
                 frame, positions = fast
-                yield _split_rejects(_Rows(frame, lambda pos, reason, _b=batch, _p=positions: make_reject(
-                    _b[int(_p[pos])], source, reason)), source, [], frame.height)
+                yield _split_rejects(
+                    _Rows(
+                        frame, lambda pos, reason, _b=batch, _p=positions: make_reject(_b[int(_p[pos])], source, reason)
+                    ),
+                    source,
+                    [],
+                    frame.height,
+                )
             else:
                 yield _general_batch(batch, source, adapter, alias_table)
             if progress:

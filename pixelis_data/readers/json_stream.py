@@ -88,8 +88,9 @@ class JsonItems:
         try:
             text = self._decoder.decode(data, final=not data)
         except UnicodeDecodeError as err:
-            raise JsonStreamError(f"not UTF-8 text ({err.reason} near byte {self.bytes_read - len(data) + err.start})"
-                                  ) from None
+            raise JsonStreamError(
+                f"not UTF-8 text ({err.reason} near byte {self.bytes_read - len(data) + err.start})"
+            ) from None
         if not data:
             self._eof = True
             if not text:
@@ -131,8 +132,9 @@ class JsonItems:
                     if self._fill():
                         continue
                     if end is None:
-                        raise JsonStreamError(f"not valid JSON (the file ends inside a value starting "
-                                              f"{self._where()})") from None
+                        raise JsonStreamError(
+                            f"not valid JSON (the file ends inside a value starting {self._where()})"
+                        ) from None
                 raw = self._buf[self._pos : end]
                 start, self._pos = self._pos, end
                 if isinstance(err, RecursionError):
@@ -158,8 +160,9 @@ class JsonItems:
             if sep != ",":
                 self._pos -= 1
                 found = repr(sep) if sep else "the end of the file"
-                raise JsonStreamError(f"not valid JSON (expected ',' or ']' after record {index - 1}, "
-                                      f"found {found} {self._where()})")
+                raise JsonStreamError(
+                    f"not valid JSON (expected ',' or ']' after record {index - 1}, found {found} {self._where()})"
+                )
             if self._peek() == "]":  # a trailing comma: an empty element
                 yield RawItem(value=None, index=index, text="", error="malformed JSON: empty element")
                 self._pos += 1
@@ -177,7 +180,7 @@ class JsonItems:
                 return
             key, _, error = self._value()
             if error is not None or not isinstance(key, str) or self._peek() != ":":
-                raise JsonStreamError(f"not valid JSON (expected a \"key\": value pair {self._where()})")
+                raise JsonStreamError(f'not valid JSON (expected a "key": value pair {self._where()})')
             self._pos += 1
             if key == SAMPLES_KEY and not found and self._peek() == "[":
                 found = True
@@ -185,15 +188,19 @@ class JsonItems:
             else:
                 _, _, error = self._value()
                 if error is not None:
-                    raise JsonStreamError(f"not valid JSON ({error.removeprefix('malformed JSON: ')} in the "
-                                          f"value of {key!r} {self._where()})")
+                    raise JsonStreamError(
+                        f"not valid JSON ({error.removeprefix('malformed JSON: ')} in the "
+                        f"value of {key!r} {self._where()})"
+                    )
             sep = self._peek()
             if sep == ",":
                 self._pos += 1
             elif sep != "}":
                 raise JsonStreamError(f"not valid JSON (expected ',' or '}}' {self._where()})")
-        raise JsonStreamError('expected a JSON list of records or {"samples": [...]}, got an object without a '
-                              '"samples" list (put a single record in a list: [{...}])')
+        raise JsonStreamError(
+            'expected a JSON list of records or {"samples": [...]}, got an object without a '
+            '"samples" list (put a single record in a list: [{...}])'
+        )
 
     def __iter__(self) -> Iterator[RawItem]:
         with open(self.path, "rb") as self._fh:
@@ -205,8 +212,9 @@ class JsonItems:
             elif not start:
                 raise JsonStreamError("not valid JSON (the file holds no JSON value)")
             else:
-                raise JsonStreamError(f'expected a JSON list of records or {{"samples": [...]}}, found {start!r} '
-                                      "at the start")
+                raise JsonStreamError(
+                    f'expected a JSON list of records or {{"samples": [...]}}, found {start!r} at the start'
+                )
             rest = self._peek()
             if rest:
                 raise JsonStreamError(f"not valid JSON (extra data after the top-level value {self._where()})")

@@ -34,9 +34,7 @@ def _unknown_step_keys(trajectory: pl.DataType | None) -> bool:
     return False
 
 
-def parse_chunk(
-    chunk: bytes, first_line: int, alias_table: dict[str, str]
-) -> tuple[pl.DataFrame, np.ndarray] | None:
+def parse_chunk(chunk: bytes, first_line: int, alias_table: dict[str, str]) -> tuple[pl.DataFrame, np.ndarray] | None:
     """Canonical rows (with ``_reject_reason``) and their line numbers, or None for the general path."""
     # Polars skips blank lines, so a height that differs from the line count means line numbers would
     # not map to rows: such a chunk takes the general path.

@@ -119,8 +119,8 @@ def build_record(
             continue
         if key in PASSTHROUGH and value is not None:
             out[key] = value
-        elif key == "id" and "sample_id" not in record and isinstance(value, (str, int)) and not isinstance(
-            value, bool
+        elif (
+            key == "id" and "sample_id" not in record and isinstance(value, (str, int)) and not isinstance(value, bool)
         ):
             out["sample_id"] = str(value)
         elif key != "extra":

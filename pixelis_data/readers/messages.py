@@ -17,7 +17,14 @@ from pixelis_data.readers.base import RecordError
 from pixelis_data.readers.mapping import kind, media_ref
 
 MESSAGE_KEYS = (
-    "messages", "conversations", "conversation", "pred_output", "message_list", "dialog", "chat", "prompt",
+    "messages",
+    "conversations",
+    "conversation",
+    "pred_output",
+    "message_list",
+    "dialog",
+    "chat",
+    "prompt",
 )
 ROLE_ALIASES = {
     "human": "user",

@@ -24,10 +24,19 @@ def _step_to_text(dtype: pl.DataType) -> pl.Expr | None:
         field = pl.element().struct.field(key) if key in fields else pl.lit(None, dtype=pl.String)
         ftype = fields.get(key, pl.String)
         if isinstance(ftype, (pl.Struct, pl.List)):
-            field = pl.element().struct.field(key).map_batches(
-                lambda s: s.to_frame().select(pl.struct(s.name).struct.json_encode()).to_series()
-                .str.strip_prefix(f'{{"{s.name}":').str.strip_suffix("}"),
-                return_dtype=pl.String,
+            field = (
+                pl.element()
+                .struct.field(key)
+                .map_batches(
+                    lambda s: (
+                        s.to_frame()
+                        .select(pl.struct(s.name).struct.json_encode())
+                        .to_series()
+                        .str.strip_prefix(f'{{"{s.name}":')
+                        .str.strip_suffix("}")
+                    ),
+                    return_dtype=pl.String,
+                )
             )
         elif ftype != pl.String:
             return None

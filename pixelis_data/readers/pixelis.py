@@ -183,20 +183,24 @@ def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str,
     normalised_traj = traj.list.eval(
         step.struct.with_fields(_alias_expr(step.struct.field("action"), alias_table).alias("action"))
     )
-    return frame.lazy().select(
-        pl.col("sample_id").str.strip_chars(),
-        pl.col("task_type").fill_null("unknown"),
-        pl.col("sample_type").fill_null("positive"),
-        pl.col("question"),
-        images.alias("images"),
-        normalised_traj.alias("trajectory"),
-        pl.col("answer"),
-        pl.col("ground_truth"),
-        weight.fill_null(1.0).alias("sampling_weight"),
-        pl.col("source_format").fill_null(pl.lit(source_format)),
-        pl.col("extra"),
-        reason.alias(REJECT_COL),
-    ).collect()
+    return (
+        frame.lazy()
+        .select(
+            pl.col("sample_id").str.strip_chars(),
+            pl.col("task_type").fill_null("unknown"),
+            pl.col("sample_type").fill_null("positive"),
+            pl.col("question"),
+            images.alias("images"),
+            normalised_traj.alias("trajectory"),
+            pl.col("answer"),
+            pl.col("ground_truth"),
+            weight.fill_null(1.0).alias("sampling_weight"),
+            pl.col("source_format").fill_null(pl.lit(source_format)),
+            pl.col("extra"),
+            reason.alias(REJECT_COL),
+        )
+        .collect()
+    )
 
 
 def fill_content_ids(frame: pl.DataFrame) -> pl.DataFrame:
@@ -249,4 +253,3 @@ def items_to_frame(
 def make_reject(item: RawItem, source: str, reason: str) -> Reject:
     """A reject for ``item`` with its location and raw text."""
     return Reject(source=source, reason=reason, raw=item.raw_text(), line=item.line, index=item.index)
-

@@ -156,14 +156,17 @@ class QwenToolCallAdapter:
         _, messages = find_messages(record)
         if messages is None:
             return False
-        return any(isinstance(m, dict) and str(m.get("role", m.get("from"))).lower() in ("assistant", "gpt")
-                   for m in messages)
+        return any(
+            isinstance(m, dict) and str(m.get("role", m.get("from"))).lower() in ("assistant", "gpt") for m in messages
+        )
 
     def to_pixelis(self, record: Any) -> dict[str, Any]:
         key, messages = find_messages(record)
         if messages is None:
-            raise RecordError(f"no chat message list found (looked for a list of {{role, content}} "
-                              f"under messages, conversations, pred_output, ...; got {kind(record)})")
+            raise RecordError(
+                f"no chat message list found (looked for a list of {{role, content}} "
+                f"under messages, conversations, pred_output, ...; got {kind(record)})"
+            )
         fields = record if isinstance(record, dict) else {}
         turns = turns_of(messages)
         walker = _Turns()

@@ -167,13 +167,15 @@ class TacoChatAdapter:
                 settle()
                 parsed = _assistant_json(turn)
                 if parsed is None:
-                    raise RecordError(f"messages[{turn.index}]: assistant content is not the JSON "
-                                      f"{{\"thought\", \"actions\"}} of a TACO chat: {turn.text[:80]!r}")
+                    raise RecordError(
+                        f"messages[{turn.index}]: assistant content is not the JSON "
+                        f'{{"thought", "actions"}} of a TACO chat: {turn.text[:80]!r}'
+                    )
                 target = builder.add(parsed.get("thought"), parsed.get("actions"), f"messages[{turn.index}]")
             else:
                 stripped = turn.text.lstrip()
                 if stripped.upper().startswith(OBSERVATION_PREFIX):
-                    turn.text = stripped[len(OBSERVATION_PREFIX):]
+                    turn.text = stripped[len(OBSERVATION_PREFIX) :]
                 pending.append(turn)
         settle()
         if unmatched:
@@ -186,8 +188,14 @@ class TacoChatAdapter:
         return _finish(fields, builder, {key} if key else set(), extra, "taco_chat", mapped)
 
 
-def _finish(record: dict[str, Any], builder: _Builder, consumed: set[str], extra: dict[str, Any],
-            source_format: str, mapped: dict[str, Any] | None = None) -> dict[str, Any]:
+def _finish(
+    record: dict[str, Any],
+    builder: _Builder,
+    consumed: set[str],
+    extra: dict[str, Any],
+    source_format: str,
+    mapped: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     mapped = {**(mapped or {}), "trajectory": builder.steps}
     if builder.final_action is not None:
         extra["final_action"] = builder.final_action

@@ -37,14 +37,27 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 def scores_section(view: ScoresView) -> Section:
     t = view.thresholds
-    summary = Table("factors (as in the `pixelis score` report)", ["factor", "weight", "mean", "p10", "p50", "p90"],
-                    [[name, "" if name not in view.weights else f"{view.weights[name]:g}",
-                      *(_f(v) for v in rest)] for name, *rest in view.summary.iter_rows()], ("factor",))
-    by_type = [Table(f"mean difficulty by {key}", [key, "samples", "mean"],
-                     [[str(k), f"{n:,}", _f(m)] for k, n, m in frame.iter_rows()], (key,))
-               for frame, key in ((view.by_task, "task_type"), (view.by_sample, "sample_type"))]
+    summary = Table(
+        "factors (as in the `pixelis score` report)",
+        ["factor", "weight", "mean", "p10", "p50", "p90"],
+        [
+            [name, "" if name not in view.weights else f"{view.weights[name]:g}", *(_f(v) for v in rest)]
+            for name, *rest in view.summary.iter_rows()
+        ],
+        ("factor",),
+    )
+    by_type = [
+        Table(
+            f"mean difficulty by {key}",
+            [key, "samples", "mean"],
+            [[str(k), f"{n:,}", _f(m)] for k, n, m in frame.iter_rows()],
+            (key,),
+        )
+        for frame, key in ((view.by_task, "task_type"), (view.by_sample, "sample_type"))
+    ]
     return Section(
-        id="scores", title=f"Scores: {view.path.name}",
+        id="scores",
+        title=f"Scores: {view.path.name}",
         paragraphs=[
             f"{view.n:,} scored samples. Thresholds as `pixelis split` computes them: simple <= {t.t_simple:.6g} "
             f"(P{t.simple_percentile:g}) < medium <= {t.t_medium:.6g} (P{t.medium_percentile:g}) < hard; IQR filter "
@@ -58,20 +71,37 @@ def scores_section(view: ScoresView) -> Section:
 
 def split_section(view: SplitView) -> Section:
     m = view.manifest
-    rows = [[c["category"], f"{c['n']:,}", f"{c['share']:.1%}", f"{c['n_train']:,}", f"{c['n_eval']:,}",
-             f"{c['n_eval'] / c['n']:.1%}" if c["n"] else "-",
-             f"{c['score_min']:.3f}-{c['score_max']:.3f}" if c["n"] else "-",
-             f"{len(c['task_types'])}/{len(c['sample_types'])}"] for c in view.categories]
-    table = Table(f"split of {m['n_samples']:,} samples ({m['n_train']:,} train, {m['n_eval']:,} eval)",
-                  ["category", "samples", "share", "train", "eval", "held out", "scores", "task/sample types"],
-                  rows, ("category", "scores"))
+    rows = [
+        [
+            c["category"],
+            f"{c['n']:,}",
+            f"{c['share']:.1%}",
+            f"{c['n_train']:,}",
+            f"{c['n_eval']:,}",
+            f"{c['n_eval'] / c['n']:.1%}" if c["n"] else "-",
+            f"{c['score_min']:.3f}-{c['score_max']:.3f}" if c["n"] else "-",
+            f"{len(c['task_types'])}/{len(c['sample_types'])}",
+        ]
+        for c in view.categories
+    ]
+    table = Table(
+        f"split of {m['n_samples']:,} samples ({m['n_train']:,} train, {m['n_eval']:,} eval)",
+        ["category", "samples", "share", "train", "eval", "held out", "scores", "task/sample types"],
+        rows,
+        ("category", "scores"),
+    )
     iqr = m["iqr"]
     return Section(
-        id="split", title=f"Split: {view.path.name}",
-        paragraphs=[f"Thresholds: simple <= {view.thresholds[0]:.6g} (P{view.percentiles[0]:g}) < medium <= "
-                    f"{view.thresholds[1]:.6g} (P{view.percentiles[1]:g}) < hard; IQR filter kept {iqr['n_kept']:,} "
-                    f"of {iqr['n_scores']:,} scores. Eval: {m['eval']['mode']} mode, hash {m['eval']['hash']}."],
-        tables=[table], figures=split_figures(view), warnings=view.warnings,
+        id="split",
+        title=f"Split: {view.path.name}",
+        paragraphs=[
+            f"Thresholds: simple <= {view.thresholds[0]:.6g} (P{view.percentiles[0]:g}) < medium <= "
+            f"{view.thresholds[1]:.6g} (P{view.percentiles[1]:g}) < hard; IQR filter kept {iqr['n_kept']:,} "
+            f"of {iqr['n_scores']:,} scores. Eval: {m['eval']['mode']} mode, hash {m['eval']['hash']}."
+        ],
+        tables=[table],
+        figures=split_figures(view),
+        warnings=view.warnings,
     )
 
 
@@ -83,29 +113,65 @@ def run_section(view: RunView) -> Section:
         total = end.get("time_total")
         if total:
             line += f"; time {total:.1f}s: " + ", ".join(
-                f"{k} {end.get(f'time_{k}', 0.0) / total:.1%}" for k in ("data", "compute", "eval", "checkpoint"))
+                f"{k} {end.get(f'time_{k}', 0.0) / total:.1%}" for k in ("data", "compute", "eval", "checkpoint")
+            )
         paragraphs.append(line)
     else:
         paragraphs.append(f"in progress or interrupted: last record at step {view.last_step}")
     if view.start.get("base_model"):
-        paragraphs.append(f"base model {view.start['base_model']}, trainable parameters "
-                          f"{view.start.get('trainable_params', 0):,} of {view.start.get('total_params', 0):,}")
-    timeline = Table("stage timeline", ["step", "from", "to", "event", "why"],
-                     [[str(t["step"]), t["from"], t["to"], t["kind"], t["reason"]] for t in view.timeline]
-                     or [["-", "-", "-", "-", "no stage change"]], ("from", "to", "event", "why"))
+        paragraphs.append(
+            f"base model {view.start['base_model']}, trainable parameters "
+            f"{view.start.get('trainable_params', 0):,} of {view.start.get('total_params', 0):,}"
+        )
+    timeline = Table(
+        "stage timeline",
+        ["step", "from", "to", "event", "why"],
+        [[str(t["step"]), t["from"], t["to"], t["kind"], t["reason"]] for t in view.timeline]
+        or [["-", "-", "-", "-", "no stage change"]],
+        ("from", "to", "event", "why"),
+    )
     marked = [e for e in view.events if e["kind"] != "hold"]
-    event_rows = [[str(i), str(e["step"]), e["kind"], f"{e['stage_before']} -> {e['stage_after']} ({e['stage_name']})",
-                   e["reason"]] for i, e in enumerate(marked, start=1)]
-    events = Table("curriculum events (numbers as in the timeline figure)", ["#", "step", "event", "stage", "why"],
-                   event_rows or [["-", "-", "-", "-", "only holds"]], ("event", "stage", "why"))
-    final = Table("final per-category performance (held-out eval)",
-                  ["category", "token acc", "exp(-loss)", "action acc", "loss", "samples"],
-                  [[c, _f(r["token_accuracy"]), _f(r["exp_neg_loss"]), _f(r["action_accuracy"]), _f(r["loss"], 4),
-                    "-" if r["n_samples"] is None else str(int(r["n_samples"]))] for c, r in view.final_eval.items()],
-                  ("category",))
+    event_rows = [
+        [
+            str(i),
+            str(e["step"]),
+            e["kind"],
+            f"{e['stage_before']} -> {e['stage_after']} ({e['stage_name']})",
+            e["reason"],
+        ]
+        for i, e in enumerate(marked, start=1)
+    ]
+    events = Table(
+        "curriculum events (numbers as in the timeline figure)",
+        ["#", "step", "event", "stage", "why"],
+        event_rows or [["-", "-", "-", "-", "only holds"]],
+        ("event", "stage", "why"),
+    )
+    final = Table(
+        "final per-category performance (held-out eval)",
+        ["category", "token acc", "exp(-loss)", "action acc", "loss", "samples"],
+        [
+            [
+                c,
+                _f(r["token_accuracy"]),
+                _f(r["exp_neg_loss"]),
+                _f(r["action_accuracy"]),
+                _f(r["loss"], 4),
+                "-" if r["n_samples"] is None else str(int(r["n_samples"])),
+            ]
+            for c, r in view.final_eval.items()
+        ],
+        ("category",),
+    )
     warnings = [f"{view.skipped_lines} unreadable line(s) in metrics.jsonl skipped"] if view.skipped_lines else []
-    return Section(id="run", title=f"Run: {view.path.name}", paragraphs=paragraphs,
-                   tables=[timeline, final, events], figures=run_figures(view), warnings=warnings)
+    return Section(
+        id="run",
+        title=f"Run: {view.path.name}",
+        paragraphs=paragraphs,
+        tables=[timeline, final, events],
+        figures=run_figures(view),
+        warnings=warnings,
+    )
 
 
 def build_report(path: Path, output: Path, config: DataConfig | None = None) -> ReportResult:

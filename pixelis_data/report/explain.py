@@ -126,11 +126,16 @@ def _steps(record: dict[str, Any], cfg: DataConfig) -> list[StepView]:
     steps = pl.DataFrame(record["trajectory"] or [], schema={f.name: f.dtype for f in STEP.fields}, orient="row")
     known = pl.col("action").is_in(list(ops.complexity))
     phrase_cols = {p: pl.col("thought").str.contains(phrase_pattern((p,))).fill_null(False) for p in errors.phrases}
-    coords = (pl.when(pl.col("action") == errors.coordinate_action).then(pl.col("parameters"))
-              .str.json_path_match(f"$.{errors.coordinate_field}").str.strip_chars())
+    coords = (
+        pl.when(pl.col("action") == errors.coordinate_action)
+        .then(pl.col("parameters"))
+        .str.json_path_match(f"$.{errors.coordinate_field}")
+        .str.strip_chars()
+    )
     coords = pl.when(~coords.is_in(["", "[]", '""'])).then(coords)
-    frame = steps.with_columns(known.alias("_known"), coords.alias("_coords"),
-                               *(e.alias(f"_p{i}") for i, e in enumerate(phrase_cols.values())))
+    frame = steps.with_columns(
+        known.alias("_known"), coords.alias("_coords"), *(e.alias(f"_p{i}") for i, e in enumerate(phrase_cols.values()))
+    )
     frame = frame.with_columns(
         (pl.col("_coords").is_not_null() & (pl.col("_coords").cum_count().over("_coords") > 1)).alias("_repeat_xy")
     )
@@ -138,17 +143,25 @@ def _steps(record: dict[str, Any], cfg: DataConfig) -> list[StepView]:
     actions = frame["action"].to_list()
     run = errors.repetition_run
     repeated = {
-        known_seq[j] for j in range(run - 1, len(known_seq))
+        known_seq[j]
+        for j in range(run - 1, len(known_seq))
         if all(actions[known_seq[j]] == actions[known_seq[j - b]] for b in range(1, run))
     }
     out = []
     for i, row in enumerate(frame.iter_rows(named=True)):
-        out.append(StepView(
-            index=i + 1, action=row["action"] or "?", thought=row["thought"] or "", parameters=row["parameters"] or "",
-            result=row["result"] or "", known=bool(row["_known"]),
-            phrases=tuple(p for j, p in enumerate(phrase_cols) if row[f"_p{j}"]),
-            repetition=i in repeated, repeated_coordinates=row["_coords"] if row["_repeat_xy"] else None,
-        ))
+        out.append(
+            StepView(
+                index=i + 1,
+                action=row["action"] or "?",
+                thought=row["thought"] or "",
+                parameters=row["parameters"] or "",
+                result=row["result"] or "",
+                known=bool(row["_known"]),
+                phrases=tuple(p for j, p in enumerate(phrase_cols) if row[f"_p{j}"]),
+                repetition=i in repeated,
+                repeated_coordinates=row["_coords"] if row["_repeat_xy"] else None,
+            )
+        )
     return out
 
 
@@ -161,8 +174,9 @@ def _split_category(split_dir: Path, sample_id: str) -> tuple[tuple[float, float
         raise ReportInputError(f"--split {split_dir}: no pixelis split manifest.json there")
     thresholds = (float(manifest["thresholds"]["simple"]), float(manifest["thresholds"]["medium"]))
     for entry in manifest["files"].values():
-        table = pa.ipc.open_file(pa.memory_map(str(split_dir / entry["path"]))).read_all().select(
-            ["sample_id", "category"])
+        table = (
+            pa.ipc.open_file(pa.memory_map(str(split_dir / entry["path"]))).read_all().select(["sample_id", "category"])
+        )
         hits = table.filter(pc.equal(table["sample_id"], sample_id))
         if hits.num_rows:
             return thresholds, str(hits["category"][0]), entry["path"]

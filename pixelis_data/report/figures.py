@@ -60,8 +60,9 @@ def figure(id: str, title: str, caption: str, fig: Any) -> FigureOut:
 
 def bars(ax: Any, bins: list[tuple[float, float, int]], **style: Any) -> None:
     """Draw (lo, hi, count) bins as adjacent bars."""
-    ax.bar([lo for lo, _, _ in bins], [c for _, _, c in bins], width=[hi - lo for lo, hi, _ in bins],
-           align="edge", **style)
+    ax.bar(
+        [lo for lo, _, _ in bins], [c for _, _, c in bins], width=[hi - lo for lo, hi, _ in bins], align="edge", **style
+    )
 
 
 def empty_note(ax: Any, text: str) -> None:
@@ -71,8 +72,16 @@ def empty_note(ax: Any, text: str) -> None:
     ax.set_yticks([])
 
 
-def heatmap(ax: Any, matrix: list[list[float]], rows: list[str], cols: list[str], fmt: str, cmap: str,
-            vmin: float | None = None, vmax: float | None = None) -> Any:
+def heatmap(
+    ax: Any,
+    matrix: list[list[float]],
+    rows: list[str],
+    cols: list[str],
+    fmt: str,
+    cmap: str,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Any:
     """An annotated heatmap (NaN cells are left blank and labelled n/a)."""
     import numpy as np
 
@@ -84,6 +93,13 @@ def heatmap(ax: Any, matrix: list[list[float]], rows: list[str], cols: list[str]
         for j in range(len(cols)):
             v = data[i, j]
             # a light box behind the number keeps it readable on dark and light cells alike
-            ax.text(j, i, "n/a" if not np.isfinite(v) else format(v, fmt), ha="center", va="center", fontsize=8,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.65, "lw": 0})
+            ax.text(
+                j,
+                i,
+                "n/a" if not np.isfinite(v) else format(v, fmt),
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.65, "lw": 0},
+            )
     return image

@@ -58,8 +58,10 @@ def _table(t: Table) -> str:
 
 def _figure(f: FigureOut) -> str:
     data = base64.b64encode(f.png).decode("ascii")
-    return (f'<figure id="{escape(f.id)}"><img alt="{escape(f.title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{escape(f.title)}.</b> {escape(f.caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{escape(f.id)}"><img alt="{escape(f.title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption><b>{escape(f.title)}.</b> {escape(f.caption)}</figcaption></figure>"
+    )
 
 
 def render_html(title: str, meta: str, sections: list[Section]) -> str:

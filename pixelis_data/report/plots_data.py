@@ -11,8 +11,10 @@ from pixelis_data.schema import CATEGORIES, SCORE_COLUMN
 
 
 def _threshold_lines(ax, t_simple: float, t_medium: float, p_simple: float, p_medium: float) -> None:
-    for value, label, colour in ((t_simple, f"t_simple P{p_simple:g} = {t_simple:.3f}", CATEGORY_COLOURS["simple"]),
-                                 (t_medium, f"t_medium P{p_medium:g} = {t_medium:.3f}", CATEGORY_COLOURS["hard"])):
+    for value, label, colour in (
+        (t_simple, f"t_simple P{p_simple:g} = {t_simple:.3f}", CATEGORY_COLOURS["simple"]),
+        (t_medium, f"t_medium P{p_medium:g} = {t_medium:.3f}", CATEGORY_COLOURS["hard"]),
+    ):
         ax.axvline(value, color=colour, linestyle="--", linewidth=2, label=label)
 
 
@@ -30,10 +32,16 @@ def scores_figures(view: ScoresView) -> list[FigureOut]:
     ax.set_xlim(*view.clip)
     ax.legend(loc="upper left")
     counts = ", ".join(f"{c} {n:,}" for c, n in view.category_counts.items())
-    out.append(figure("scores-histogram", "Difficulty score distribution",
-                      f"{view.n:,} samples in {len(view.score_bins)} bins over [{view.clip[0]:g}, {view.clip[1]:g}]; "
-                      f"dashed lines: category thresholds of `pixelis split` (IQR-filtered percentiles). "
-                      f"Categories: {counts}.", fig))
+    out.append(
+        figure(
+            "scores-histogram",
+            "Difficulty score distribution",
+            f"{view.n:,} samples in {len(view.score_bins)} bins over [{view.clip[0]:g}, {view.clip[1]:g}]; "
+            f"dashed lines: category thresholds of `pixelis split` (IQR-filtered percentiles). "
+            f"Categories: {counts}.",
+            fig,
+        )
+    )
 
     n = len(view.factors)
     cols = 3
@@ -46,8 +54,14 @@ def scores_figures(view: ScoresView) -> list[FigureOut]:
         ax.axvline(medians[name], color="black", linewidth=1.2, linestyle=":")
         ax.set_title(f"{name} (w {view.weights[name]:g})", fontsize=10)
         ax.tick_params(labelsize=8)
-    out.append(figure("scores-factors", "Factor distributions",
-                      "Each factor's values (dotted: median); w is its weight in the composite.", fig))
+    out.append(
+        figure(
+            "scores-factors",
+            "Factor distributions",
+            "Each factor's values (dotted: median); w is its weight in the composite.",
+            fig,
+        )
+    )
 
     fig = new_figure(10, max(3.0, 0.32 * max(view.by_task.height, view.by_sample.height) + 1.5))
     for i, (frame, key) in enumerate(((view.by_task, "task_type"), (view.by_sample, "sample_type"))):
@@ -60,16 +74,28 @@ def scores_figures(view: ScoresView) -> list[FigureOut]:
         ax.set_xlim(0, view.clip[1])
         ax.set_title(f"mean {SCORE_COLUMN} by {key}", fontsize=10)
         ax.tick_params(labelsize=8)
-    out.append(figure("scores-by-type", "Mean difficulty by task type and by sample type",
-                      "Samples per type in brackets; dashed lines: category thresholds.", fig))
+    out.append(
+        figure(
+            "scores-by-type",
+            "Mean difficulty by task type and by sample type",
+            "Samples per type in brackets; dashed lines: category thresholds.",
+            fig,
+        )
+    )
 
     fig = new_figure(7, 5.5)
     ax = fig.add_subplot()
     names = [*view.factors, SCORE_COLUMN]
     image = heatmap(ax, view.correlation, names, names, ".2f", "RdBu_r", vmin=-1, vmax=1)
     fig.colorbar(image, ax=ax, shrink=0.8)
-    out.append(figure("scores-correlation", "Factor correlation",
-                      "Pearson correlation between factors and the composite (n/a: a constant column).", fig))
+    out.append(
+        figure(
+            "scores-correlation",
+            "Factor correlation",
+            "Pearson correlation between factors and the composite (n/a: a constant column).",
+            fig,
+        )
+    )
     return out
 
 
@@ -87,29 +113,48 @@ def split_figures(view: SplitView) -> list[FigureOut]:
     ax.bar(names, train, color=colours, label="train")
     ax.bar(names, held, bottom=train, color=colours, alpha=0.45, hatch="//", label="eval")
     for i, c in enumerate(cats):
-        ax.text(i, c["n"], f"{c['n']:,} ({c['share']:.1%})\ntrain {c['n_train']:,} / eval {c['n_eval']:,}",
-                ha="center", va="bottom", fontsize=8)
+        ax.text(
+            i,
+            c["n"],
+            f"{c['n']:,} ({c['share']:.1%})\ntrain {c['n_train']:,} / eval {c['n_eval']:,}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylim(0, max([c["n"] for c in cats] + [1]) * 1.25)
     ax.set_ylabel("samples")
     ax.legend(loc="upper right")
-    out.append(figure("split-categories", "Category sizes",
-                      f"Samples per category (hatched: held out for eval). Thresholds: simple <= "
-                      f"{view.thresholds[0]:.4g} (P{view.percentiles[0]:g}) < medium <= {view.thresholds[1]:.4g} "
-                      f"(P{view.percentiles[1]:g}) < hard.", fig))
+    out.append(
+        figure(
+            "split-categories",
+            "Category sizes",
+            f"Samples per category (hatched: held out for eval). Thresholds: simple <= "
+            f"{view.thresholds[0]:.4g} (P{view.percentiles[0]:g}) < medium <= {view.thresholds[1]:.4g} "
+            f"(P{view.percentiles[1]:g}) < hard.",
+            fig,
+        )
+    )
 
     task_names, task_counts = type_matrix(cats, "task_types")
     sample_names, sample_counts = type_matrix(cats, "sample_types")
     fig = new_figure(10, max(3.5, 0.35 * max(len(task_names), len(sample_names)) + 1.8))
-    for i, (rows, matrix, key) in enumerate(((task_names, task_counts, "task types"),
-                                             (sample_names, sample_counts, "sample types"))):
+    for i, (rows, matrix, key) in enumerate(
+        ((task_names, task_counts, "task types"), (sample_names, sample_counts, "sample types"))
+    ):
         ax = fig.add_subplot(1, 2, i + 1)
         if rows:
             heatmap(ax, matrix, rows, names, ".0f", "Blues")
         else:
             empty_note(ax, "no samples")
         ax.set_title(f"{key} per category ({len(rows)} distinct)", fontsize=10)
-    out.append(figure("split-diversity", "Diversity per category",
-                      "Samples of each task type and sample type in each category (train + eval).", fig))
+    out.append(
+        figure(
+            "split-diversity",
+            "Diversity per category",
+            "Samples of each task type and sample type in each category (train + eval).",
+            fig,
+        )
+    )
 
     ev = view.eval_rows
     fig = new_figure(10, 3.8)
@@ -132,9 +177,14 @@ def split_figures(view: SplitView) -> list[FigureOut]:
         if i == 0:
             ax.legend(loc="lower right", fontsize=8)
     per_cat = ", ".join(f"{c['category']} {c['n_eval']:,}" for c in cats)
-    out.append(figure("split-eval", "What the eval set holds",
-                      f"{ev.height:,} held-out samples ({per_cat}), by task type and sample type, "
-                      "coloured by category.", fig))
+    out.append(
+        figure(
+            "split-eval",
+            "What the eval set holds",
+            f"{ev.height:,} held-out samples ({per_cat}), by task type and sample type, coloured by category.",
+            fig,
+        )
+    )
 
     fig = new_figure(9, 3.6)
     ax = fig.add_subplot()
@@ -142,13 +192,24 @@ def split_figures(view: SplitView) -> list[FigureOut]:
     if scores.height:
         lo, hi = float(scores[SCORE_COLUMN].min()), float(scores[SCORE_COLUMN].max())
         edges = [lo + (hi - lo) * i / 40 for i in range(41)] if hi > lo else 40
-        ax.hist([scores.filter(scores["category"] == c)[SCORE_COLUMN].to_list() for c in CATEGORIES], bins=edges,
-                stacked=True, color=[CATEGORY_COLOURS[c] for c in CATEGORIES], label=list(CATEGORIES))
+        ax.hist(
+            [scores.filter(scores["category"] == c)[SCORE_COLUMN].to_list() for c in CATEGORIES],
+            bins=edges,
+            stacked=True,
+            color=[CATEGORY_COLOURS[c] for c in CATEGORIES],
+            label=list(CATEGORIES),
+        )
     _threshold_lines(ax, *view.thresholds, *view.percentiles)
     ax.set_xlabel(SCORE_COLUMN)
     ax.set_ylabel("samples")
     ax.legend(loc="upper left", fontsize=8)
-    out.append(figure("split-scores", "Scores per category",
-                      "difficulty_score of every sample (train + eval), stacked by category, with the thresholds "
-                      "from manifest.json.", fig))
+    out.append(
+        figure(
+            "split-scores",
+            "Scores per category",
+            "difficulty_score of every sample (train + eval), stacked by category, with the thresholds "
+            "from manifest.json.",
+            fig,
+        )
+    )
     return out

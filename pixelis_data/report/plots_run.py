@@ -15,8 +15,13 @@ STAGE_COLOURS = ("#dbe9f6", "#fde9d2", "#e2f0d9", "#f3dcec", "#fff5cc", "#e0e0f0
 def _stage_bands(ax: Any, view: RunView) -> None:
     """Pale background bands, one per stage segment, so every step-axis figure shows the stage."""
     for seg in view.segments:
-        ax.axvspan(seg.start, max(seg.end, seg.start + 0.5), color=STAGE_COLOURS[seg.stage % len(STAGE_COLOURS)],
-                   zorder=0, linewidth=0)
+        ax.axvspan(
+            seg.start,
+            max(seg.end, seg.start + 0.5),
+            color=STAGE_COLOURS[seg.stage % len(STAGE_COLOURS)],
+            zorder=0,
+            linewidth=0,
+        )
 
 
 def _marked_events(view: RunView) -> list[dict[str, Any]]:
@@ -35,18 +40,28 @@ def run_figures(view: RunView) -> list[FigureOut]:
         ax.plot(view.train["step"], view.train["loss"], color="#333333", label="train loss")
     for category in view.evals["category"].unique(maintain_order=True).to_list():
         rows = view.evals.filter(pl.col("category") == category)
-        ax.plot(rows["step"], rows["loss"], marker="o", linestyle="--", color=CATEGORY_COLOURS.get(category),
-                label=f"eval loss {category}")
+        ax.plot(
+            rows["step"],
+            rows["loss"],
+            marker="o",
+            linestyle="--",
+            color=CATEGORY_COLOURS.get(category),
+            label=f"eval loss {category}",
+        )
     if view.train.height or view.evals.height:
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss")
         ax.legend(fontsize=8)
     else:
         empty_note(ax, "no train or eval records yet")
-    out.append(figure("run-loss", "Training and eval loss",
-                      "Train loss per log interval and held-out eval loss per category. "
-                      f"Background: stages ({stages}).",
-                      fig))
+    out.append(
+        figure(
+            "run-loss",
+            "Training and eval loss",
+            f"Train loss per log interval and held-out eval loss per category. Background: stages ({stages}).",
+            fig,
+        )
+    )
 
     fig = new_figure(9, 4)
     ax = fig.add_subplot()
@@ -68,24 +83,48 @@ def run_figures(view: RunView) -> list[FigureOut]:
         ax.legend(fontsize=8)
     else:
         empty_note(ax, "no evaluations yet")
-    out.append(figure("run-performance", "Per-category performance",
-                      f"{metric} on the held-out eval set per category; black: the stage-weighted performance the "
-                      "curriculum decided on; dotted lines: advances and rollbacks.", fig))
+    out.append(
+        figure(
+            "run-performance",
+            "Per-category performance",
+            f"{metric} on the held-out eval set per category; black: the stage-weighted performance the "
+            "curriculum decided on; dotted lines: advances and rollbacks.",
+            fig,
+        )
+    )
 
     fig = new_figure(9, 1.6 + 0.45 * max(len({s.stage for s in view.segments}), 2))
     ax = fig.add_subplot()
     names = {s.stage: s.name for s in view.segments}
     for seg in view.segments:
-        ax.broken_barh([(seg.start, max(seg.end - seg.start, 0.5))], (seg.stage - 0.35, 0.7),
-                       facecolors=STAGE_COLOURS[seg.stage % len(STAGE_COLOURS)], edgecolors="#555555")
+        ax.broken_barh(
+            [(seg.start, max(seg.end - seg.start, 0.5))],
+            (seg.stage - 0.35, 0.7),
+            facecolors=STAGE_COLOURS[seg.stage % len(STAGE_COLOURS)],
+            edgecolors="#555555",
+        )
     for start, until in view.cooldowns:
-        ax.axvspan(start, max(until, start + 0.5), color="#c62828", alpha=0.12, hatch="///", linewidth=0,
-                   label="cooldown" if (start, until) == view.cooldowns[0] else None)
+        ax.axvspan(
+            start,
+            max(until, start + 0.5),
+            color="#c62828",
+            alpha=0.12,
+            hatch="///",
+            linewidth=0,
+            label="cooldown" if (start, until) == view.cooldowns[0] else None,
+        )
     for number, e in enumerate(_marked_events(view), start=1):
         marker, colour = EVENT_STYLE[e["kind"]]
         y = e["stage_after"] if e["kind"] != "rollback" else e["stage_before"]
-        ax.plot([e["step"]], [y], marker=marker, color=colour, markersize=11, linestyle="none",
-                label=e["kind"] if e is next(x for x in _marked_events(view) if x["kind"] == e["kind"]) else None)
+        ax.plot(
+            [e["step"]],
+            [y],
+            marker=marker,
+            color=colour,
+            markersize=11,
+            linestyle="none",
+            label=e["kind"] if e is next(x for x in _marked_events(view) if x["kind"] == e["kind"]) else None,
+        )
         ax.annotate(str(number), (e["step"], y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8)
     ax.set_yticks(sorted(names), [names[i] for i in sorted(names)])
     ax.set_ylim(min(names) - 0.7, max(names) + 0.8)
@@ -93,9 +132,15 @@ def run_figures(view: RunView) -> list[FigureOut]:
     ax.set_xlabel("optimizer step")
     if view.cooldowns or _marked_events(view):
         ax.legend(fontsize=8, loc="upper left")
-    out.append(figure("run-curriculum", "Curriculum timeline",
-                      "Stage in force over steps; numbered markers are the events listed in the table below "
-                      "(with their reasons); hatched: cooldown after a rollback.", fig))
+    out.append(
+        figure(
+            "run-curriculum",
+            "Curriculum timeline",
+            "Stage in force over steps; numbered markers are the events listed in the table below "
+            "(with their reasons); hatched: cooldown after a rollback.",
+            fig,
+        )
+    )
 
     fig = new_figure(9, 3.6)
     ax = fig.add_subplot()
@@ -111,7 +156,12 @@ def run_figures(view: RunView) -> list[FigureOut]:
         twin.legend(loc="upper right", fontsize=8)
     else:
         empty_note(ax, "no train records yet")
-    out.append(figure("run-throughput", "Throughput",
-                      "Samples and (non-padding) tokens per second of each log interval, data loading included.",
-                      fig))
+    out.append(
+        figure(
+            "run-throughput",
+            "Throughput",
+            "Samples and (non-padding) tokens per second of each log interval, data loading included.",
+            fig,
+        )
+    )
     return out

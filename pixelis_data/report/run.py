@@ -61,9 +61,15 @@ class RunView:
         """Stage changes as the terminal summary lists them: step, from, to, kind, reason."""
         names = {s.stage: s.name for s in self.segments}
         return [
-            {"step": e["step"], "from": names.get(e["stage_before"], f"stage {e['stage_before']}"),
-             "to": e["stage_name"], "kind": e["kind"], "reason": e["reason"]}
-            for e in self.events if e["stage_after"] != e["stage_before"]
+            {
+                "step": e["step"],
+                "from": names.get(e["stage_before"], f"stage {e['stage_before']}"),
+                "to": e["stage_name"],
+                "kind": e["kind"],
+                "reason": e["reason"],
+            }
+            for e in self.events
+            if e["stage_after"] != e["stage_before"]
         ]
 
     @property
@@ -95,8 +101,11 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 
 def _train_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
-    rows = [{"step": r["step"], **{k: r.get(k) for k in TRAIN_FIELDS}, "stage": r.get("stage")}
-            for r in records if r["kind"] == "train"]
+    rows = [
+        {"step": r["step"], **{k: r.get(k) for k in TRAIN_FIELDS}, "stage": r.get("stage")}
+        for r in records
+        if r["kind"] == "train"
+    ]
     schema = {"step": pl.Int64, **{k: pl.Float64 for k in TRAIN_FIELDS}, "stage": pl.String}
     return pl.DataFrame(rows, schema=schema, strict=False)
 
@@ -109,8 +118,14 @@ def _eval_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
         found = {k.split("/", 1)[0] for k in r if "/" in k}
         categories = [c for c in CATEGORIES if c in found] + sorted(found - set(CATEGORIES))
         for c in categories:
-            rows.append({"step": r["step"], "category": c, "final": bool(r.get("final", False)),
-                         **{f: r.get(f"{c}/{f}") for f in EVAL_FIELDS}})
+            rows.append(
+                {
+                    "step": r["step"],
+                    "category": c,
+                    "final": bool(r.get("final", False)),
+                    **{f: r.get(f"{c}/{f}") for f in EVAL_FIELDS},
+                }
+            )
     schema = {"step": pl.Int64, "category": pl.String, "final": pl.Boolean, **{f: pl.Float64 for f in EVAL_FIELDS}}
     return pl.DataFrame(rows, schema=schema, strict=False)
 

@@ -53,8 +53,11 @@ class ScoresView:
 def correlation(scores: pl.LazyFrame, columns: list[str]) -> list[list[float]]:
     """Pearson correlation matrix of ``columns`` in one pass (NaN for constant columns)."""
     exprs = [pl.corr(a, b).alias(f"{i}|{j}") for i, a in enumerate(columns) for j, b in enumerate(columns) if j > i]
-    row = scores.select(pl.col(c).cast(pl.Float64) for c in columns).select(exprs).collect().row(0, named=True) \
-        if exprs else {}
+    row = (
+        scores.select(pl.col(c).cast(pl.Float64) for c in columns).select(exprs).collect().row(0, named=True)
+        if exprs
+        else {}
+    )
     out = [[1.0] * len(columns) for _ in columns]
     for key, value in row.items():
         i, j = map(int, key.split("|"))

@@ -84,17 +84,24 @@ class AdaptivePolicy:
             p_before = probation["p_before"]
             limit = p_before + cfg.rollback_threshold
             drop = p_before - p
-            numbers.update(p_before=_r(p_before), threshold=cfg.rollback_threshold, limit=_r(limit),
-                           performance_drop=_r(drop), check=f"{probation['evaluations']}/{cfg.window}")
+            numbers.update(
+                p_before=_r(p_before),
+                threshold=cfg.rollback_threshold,
+                limit=_r(limit),
+                performance_drop=_r(drop),
+                check=f"{probation['evaluations']}/{cfg.window}",
+            )
             if p < limit - EPS:
                 prev = cfg.stages[i - 1]
-                reason = (f"performance {p:.3f} on {stage.name} fell below p_before {p_before:.3f} "
-                          f"{cfg.rollback_threshold:+.3f} = {limit:.3f} at evaluation "
-                          f"{probation['evaluations']} of {cfg.window} after the advance; back to {prev.name}")
+                reason = (
+                    f"performance {p:.3f} on {stage.name} fell below p_before {p_before:.3f} "
+                    f"{cfg.rollback_threshold:+.3f} = {limit:.3f} at evaluation "
+                    f"{probation['evaluations']} of {cfg.window} after the advance; back to {prev.name}"
+                )
                 return self._rollback(s, t, i, i - 1, reason, numbers, p, drop)
             if probation["evaluations"] >= cfg.window:
                 s["probation"] = None
-        s["history"] = [*s["history"], p][-cfg.window:]
+        s["history"] = [*s["history"], p][-cfg.window :]
 
         if i == len(cfg.stages) - 1:
             return s, self._event(s, "hold", t, i, f"final stage {stage.name}: trains until the end", numbers, p, drop)
@@ -103,8 +110,10 @@ class AdaptivePolicy:
         if cfg.max_stage_steps is not None and in_stage >= cfg.max_stage_steps:
             numbers.update(max_stage_steps=cfg.max_stage_steps)
             self._enter(s, i + 1, t)
-            reason = (f"forced advance from {stage.name} to {nxt.name}: {in_stage} steps in the stage "
-                      f">= max_stage_steps {cfg.max_stage_steps} (performance {p:.3f})")
+            reason = (
+                f"forced advance from {stage.name} to {nxt.name}: {in_stage} steps in the stage "
+                f">= max_stage_steps {cfg.max_stage_steps} (performance {p:.3f})"
+            )
             return s, self._event(s, "forced_advance", t, i, reason, numbers, p, drop)
 
         if stage.steps is None:  # unreachable: config validation gives only the last stage steps None
@@ -112,9 +121,14 @@ class AdaptivePolicy:
         dwell = stage.steps * s["interval_scale"]
         cooldown_end = None if s["last_rollback"] is None else s["last_rollback"] + cfg.cooldown_steps
         history = s["history"]
-        mean = math.fsum(history[-cfg.window:]) / cfg.window if len(history) >= cfg.window else None
-        numbers.update(dwell=_r(dwell), interval_scale=s["interval_scale"], window_mean=None if mean is None
-                       else _r(mean), min_performance=cfg.min_performance, cooldown_until=cooldown_end)
+        mean = math.fsum(history[-cfg.window :]) / cfg.window if len(history) >= cfg.window else None
+        numbers.update(
+            dwell=_r(dwell),
+            interval_scale=s["interval_scale"],
+            window_mean=None if mean is None else _r(mean),
+            min_performance=cfg.min_performance,
+            cooldown_until=cooldown_end,
+        )
         unmet = []
         if in_stage < dwell:
             unmet.append(f"{in_stage} of {dwell:g} steps done")
@@ -129,17 +143,27 @@ class AdaptivePolicy:
 
         p_after = stage_performance(nxt.weights, evaluation.performance)
         delta = p_after - p
-        numbers.update(p_before=_r(p), p_after=_r(p_after), delta=_r(delta), threshold=cfg.rollback_threshold,
-                       attempted_stage=i + 1, performance_drop=_r(-delta))
+        numbers.update(
+            p_before=_r(p),
+            p_after=_r(p_after),
+            delta=_r(delta),
+            threshold=cfg.rollback_threshold,
+            attempted_stage=i + 1,
+            performance_drop=_r(-delta),
+        )
         if delta < cfg.rollback_threshold - EPS:
-            reason = (f"advance from {stage.name} to {nxt.name} rolled straight back: p_after {p_after:.3f} "
-                      f"- p_before {p:.3f} = {_r(delta):+.3f} < {cfg.rollback_threshold:+.3f}; stays in {stage.name}")
+            reason = (
+                f"advance from {stage.name} to {nxt.name} rolled straight back: p_after {p_after:.3f} "
+                f"- p_before {p:.3f} = {_r(delta):+.3f} < {cfg.rollback_threshold:+.3f}; stays in {stage.name}"
+            )
             return self._rollback(s, t, i, i, reason, numbers, p, -delta)
         self._enter(s, i + 1, t)
         s["probation"] = {"p_before": p, "evaluations": 0}
-        reason = (f"advance from {stage.name} to {nxt.name}: mean of last {cfg.window} = {mean:.3f} >= "
-                  f"{cfg.min_performance:g} after {in_stage} steps (dwell {dwell:g}); p_after {p_after:.3f} "
-                  f"- p_before {p:.3f} = {_r(delta):+.3f} >= {cfg.rollback_threshold:+.3f}")
+        reason = (
+            f"advance from {stage.name} to {nxt.name}: mean of last {cfg.window} = {mean:.3f} >= "
+            f"{cfg.min_performance:g} after {in_stage} steps (dwell {dwell:g}); p_after {p_after:.3f} "
+            f"- p_before {p:.3f} = {_r(delta):+.3f} >= {cfg.rollback_threshold:+.3f}"
+        )
         return s, self._event(s, "advance", t, i, reason, numbers, p, -delta)
 
     @staticmethod
@@ -149,8 +173,17 @@ class AdaptivePolicy:
         s["history"] = []
         s["probation"] = None
 
-    def _rollback(self, s: dict[str, Any], t: int, before: int, after: int, reason: str,
-                  numbers: dict[str, Any], p: float, drop: float) -> tuple[dict[str, Any], Event]:
+    def _rollback(
+        self,
+        s: dict[str, Any],
+        t: int,
+        before: int,
+        after: int,
+        reason: str,
+        numbers: dict[str, Any],
+        p: float,
+        drop: float,
+    ) -> tuple[dict[str, Any], Event]:
         self._enter(s, after, t)
         s["rollback_count"] += 1
         s["interval_scale"] = s["interval_scale"] * self.cfg.interval_backoff
@@ -158,9 +191,27 @@ class AdaptivePolicy:
         numbers.update(interval_scale=s["interval_scale"], cooldown_until=t + self.cfg.cooldown_steps)
         return s, self._event(s, "rollback", t, before, reason, numbers, p, drop)
 
-    def _event(self, s: dict[str, Any], kind: Any, t: int, before: int, reason: str,
-               numbers: dict[str, Any], p: float, drop: float) -> Event:
-        return Event(kind=kind, step=t, stage_before=before, stage_after=s["stage"],
-                     stage_name=self.cfg.stages[s["stage"]].name, reason=reason, numbers=numbers,
-                     rollback_count=s["rollback_count"], interval_scale=s["interval_scale"],
-                     performance=p, performance_drop=drop)
+    def _event(
+        self,
+        s: dict[str, Any],
+        kind: Any,
+        t: int,
+        before: int,
+        reason: str,
+        numbers: dict[str, Any],
+        p: float,
+        drop: float,
+    ) -> Event:
+        return Event(
+            kind=kind,
+            step=t,
+            stage_before=before,
+            stage_after=s["stage"],
+            stage_name=self.cfg.stages[s["stage"]].name,
+            reason=reason,
+            numbers=numbers,
+            rollback_count=s["rollback_count"],
+            interval_scale=s["interval_scale"],
+            performance=p,
+            performance_drop=drop,
+        )

@@ -60,8 +60,18 @@ class FixedPolicy:
             kind = "advance"
             s.update(stage=i + 1, stage_start=t)
             reason = f"advance from {stages[i].name} to {stages[i + 1].name}: {in_stage} >= {planned} planned steps"
-        event = Event(kind=kind, step=t, stage_before=i, stage_after=s["stage"], stage_name=stages[s["stage"]].name,
-                      reason=reason, numbers=numbers, rollback_count=0, interval_scale=1.0, performance=p)
+        event = Event(
+            kind=kind,
+            step=t,
+            stage_before=i,
+            stage_after=s["stage"],
+            stage_name=stages[s["stage"]].name,
+            reason=reason,
+            numbers=numbers,
+            rollback_count=0,
+            interval_scale=1.0,
+            performance=p,
+        )
         return s, event
 
 
@@ -95,7 +105,14 @@ class NonePolicy:
         check_step(s, evaluation.step)
         p = stage_performance(self.cfg.resolved_static_weights(), evaluation.performance)
         s["last_step"] = evaluation.step
-        event = Event(kind="hold", step=evaluation.step, stage_before=0, stage_after=0, stage_name=STATIC_STAGE_NAME,
-                      reason="static mixture (policy 'none'): weights never change",
-                      numbers={"performance": round(p, 6), "steps": evaluation.step}, performance=p)
+        event = Event(
+            kind="hold",
+            step=evaluation.step,
+            stage_before=0,
+            stage_after=0,
+            stage_name=STATIC_STAGE_NAME,
+            reason="static mixture (policy 'none'): weights never change",
+            numbers={"performance": round(p, 6), "steps": evaluation.step},
+            performance=p,
+        )
         return s, event

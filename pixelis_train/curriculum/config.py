@@ -57,9 +57,11 @@ class StageConfig:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(isinstance(self.name, str) and bool(self.name.strip()), f"name: must not be empty (got {self.name!r})")
-        p.check(self.steps is None or (not isinstance(self.steps, bool) and isinstance(self.steps, int)
-                                       and self.steps >= 1),
-                f"steps: must be an integer >= 1 or null (got {self.steps!r})")
+        p.check(
+            self.steps is None
+            or (not isinstance(self.steps, bool) and isinstance(self.steps, int) and self.steps >= 1),
+            f"steps: must be an integer >= 1 or null (got {self.steps!r})",
+        )
         for problem in weight_problems("weights", self.weights):
             p.add(problem)
         p.raise_if_any()
@@ -109,26 +111,40 @@ class CurriculumConfig:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(self.policy in POLICIES, f"policy: must be one of {', '.join(POLICIES)} (got {self.policy!r})")
-        p.check(self.metric in CURRICULUM_METRICS,
-                f"metric: must be one of {', '.join(CURRICULUM_METRICS)} (got {self.metric!r})")
+        p.check(
+            self.metric in CURRICULUM_METRICS,
+            f"metric: must be one of {', '.join(CURRICULUM_METRICS)} (got {self.metric!r})",
+        )
         self._check_stages(p)
-        p.check(_is_int(self.eval_interval) and self.eval_interval >= 1,
-                f"eval_interval: must be an integer >= 1 (got {self.eval_interval!r})")
-        p.check(_is_num(self.min_performance) and 0.0 <= self.min_performance <= 1.0,
-                f"min_performance: must be in [0, 1] (got {self.min_performance!r})")
-        p.check(_is_num(self.rollback_threshold) and -1.0 <= self.rollback_threshold <= 0.0,
-                f"rollback_threshold: must be in [-1, 0] (a tolerated drop, got {self.rollback_threshold!r})")
-        p.check(_is_int(self.cooldown_steps) and self.cooldown_steps >= 0,
-                f"cooldown_steps: must be an integer >= 0 (got {self.cooldown_steps!r})")
-        p.check(_is_num(self.interval_backoff) and 1.0 <= self.interval_backoff <= 100.0,
-                f"interval_backoff: must be in [1, 100] (got {self.interval_backoff!r})")
+        p.check(
+            _is_int(self.eval_interval) and self.eval_interval >= 1,
+            f"eval_interval: must be an integer >= 1 (got {self.eval_interval!r})",
+        )
+        p.check(
+            _is_num(self.min_performance) and 0.0 <= self.min_performance <= 1.0,
+            f"min_performance: must be in [0, 1] (got {self.min_performance!r})",
+        )
+        p.check(
+            _is_num(self.rollback_threshold) and -1.0 <= self.rollback_threshold <= 0.0,
+            f"rollback_threshold: must be in [-1, 0] (a tolerated drop, got {self.rollback_threshold!r})",
+        )
+        p.check(
+            _is_int(self.cooldown_steps) and self.cooldown_steps >= 0,
+            f"cooldown_steps: must be an integer >= 0 (got {self.cooldown_steps!r})",
+        )
+        p.check(
+            _is_num(self.interval_backoff) and 1.0 <= self.interval_backoff <= 100.0,
+            f"interval_backoff: must be in [1, 100] (got {self.interval_backoff!r})",
+        )
         p.check(_is_int(self.window) and self.window >= 1, f"window: must be an integer >= 1 (got {self.window!r})")
         if self.max_stage_steps is not None:
             planned = [s.steps for s in self.stages if isinstance(s, StageConfig) and _is_int(s.steps)]
             longest = max(planned, default=1)
-            p.check(_is_int(self.max_stage_steps) and self.max_stage_steps >= longest,
-                    f"max_stage_steps: must be an integer >= the longest planned stage ({longest} steps) "
-                    f"or null (got {self.max_stage_steps!r})")
+            p.check(
+                _is_int(self.max_stage_steps) and self.max_stage_steps >= longest,
+                f"max_stage_steps: must be an integer >= the longest planned stage ({longest} steps) "
+                f"or null (got {self.max_stage_steps!r})",
+            )
         if self.static_weights is not None:
             for problem in weight_problems("static_weights", self.static_weights):
                 p.add(problem)
@@ -149,11 +165,15 @@ class CurriculumConfig:
             p.check(stage.name not in seen, f"stages[{i}].name: duplicate stage name (got {stage.name!r})")
             seen.add(stage.name)
             if i < last:
-                p.check(stage.steps is not None,
-                        f"stages[{i}].steps: only the last stage may run until the end (got null for {stage.name!r})")
+                p.check(
+                    stage.steps is not None,
+                    f"stages[{i}].steps: only the last stage may run until the end (got null for {stage.name!r})",
+                )
             else:
-                p.check(stage.steps is None,
-                        f"stages[{i}].steps: the last stage runs until the end, so must be null (got {stage.steps!r})")
+                p.check(
+                    stage.steps is None,
+                    f"stages[{i}].steps: the last stage runs until the end, so must be null (got {stage.steps!r})",
+                )
 
     def resolved_static_weights(self) -> dict[str, float]:
         """The mixture of the 'none' policy: ``static_weights`` or the last stage's weights."""

@@ -33,8 +33,12 @@ class Evaluation:
             for key, value in self.performance.items():
                 if key not in CATEGORIES:
                     problems.append(f"performance.{key}: unknown category (known: {', '.join(CATEGORIES)})")
-                if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-                        or not 0.0 <= value <= 1.0):
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, numbers.Real)
+                    or not math.isfinite(value)
+                    or not 0.0 <= value <= 1.0
+                ):
                     problems.append(f"performance.{key}: must be a number in [0, 1] (got {value!r})")
         if problems:
             raise ValueError("invalid evaluation: " + "; ".join(problems))

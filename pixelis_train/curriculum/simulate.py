@@ -62,8 +62,14 @@ class SimulationResult:
 
     def jsonl_records(self, cfg: CurriculumConfig) -> list[dict[str, Any]]:
         """A run header, then the segments, cooldowns and events (each with its ``type``)."""
-        header = {"type": "run", "policy": self.policy, "source": self.source, "config": to_dict(cfg),
-                  "counts": self.counts(), "final_state": self.final_state}
+        header = {
+            "type": "run",
+            "policy": self.policy,
+            "source": self.source,
+            "config": to_dict(cfg),
+            "counts": self.counts(),
+            "final_state": self.final_state,
+        }
         records = [header]
         records += [{"type": "segment", **asdict(s)} for s in self.segments]
         records += [{"type": "cooldown", **asdict(c)} for c in self.cooldowns]
@@ -79,8 +85,9 @@ def write_jsonl(result: SimulationResult, cfg: CurriculumConfig, path: str | Pat
             fh.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-def simulate_trace(cfg: CurriculumConfig, evaluations: Iterable[Evaluation], *, steps: int | None = None,
-                   source: str = "trace") -> SimulationResult:
+def simulate_trace(
+    cfg: CurriculumConfig, evaluations: Iterable[Evaluation], *, steps: int | None = None, source: str = "trace"
+) -> SimulationResult:
     """Run ``cfg``'s policy on recorded evaluations (those after ``steps`` are left out)."""
     chosen = [e for e in evaluations if steps is None or e.step <= steps]
     if not chosen:
@@ -122,8 +129,14 @@ def simulate_model(cfg: CurriculumConfig, model: LearningCurveModel, *, steps: i
     return _result(cfg, f"model {model.describe()}", evaluations, events, state, end=steps)
 
 
-def _result(cfg: CurriculumConfig, source: str, evaluations: list[Evaluation], events: list[Event],
-            final_state: dict[str, Any], end: int) -> SimulationResult:
+def _result(
+    cfg: CurriculumConfig,
+    source: str,
+    evaluations: list[Evaluation],
+    events: list[Event],
+    final_state: dict[str, Any],
+    end: int,
+) -> SimulationResult:
     policy = make_policy(cfg)
     state0 = policy.initial_state()
     segments: list[Segment] = []

@@ -34,8 +34,9 @@ def read_trace(path: str | Path) -> list[Evaluation]:
     rows = list(csv.reader(text.splitlines()))
     numbered = [(n, row) for n, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if not numbered:
-        raise TraceError(f"{path}: empty trace file (expected a header {', '.join(TRACE_COLUMNS)} and one row "
-                         "per evaluation)")
+        raise TraceError(
+            f"{path}: empty trace file (expected a header {', '.join(TRACE_COLUMNS)} and one row per evaluation)"
+        )
     header_line, header = numbered[0]
     header = [h.strip() for h in header]
     problems: list[str] = []
@@ -45,8 +46,10 @@ def read_trace(path: str | Path) -> list[Evaluation]:
     if missing or unknown or duplicated:
         what = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
         what += [f"duplicated {duplicated}"] * bool(duplicated)
-        raise TraceError(f"{path}:{header_line}: header must have the columns {', '.join(TRACE_COLUMNS)} "
-                         f"({'; '.join(what)}; got {', '.join(header)})")
+        raise TraceError(
+            f"{path}:{header_line}: header must have the columns {', '.join(TRACE_COLUMNS)} "
+            f"({'; '.join(what)}; got {', '.join(header)})"
+        )
     index = {name: header.index(name) for name in TRACE_COLUMNS}
     evaluations: list[Evaluation] = []
     last_step: int | None = None

@@ -46,9 +46,7 @@ def read_manifest(split_dir: Path) -> dict[str, Any]:
         raise SplitDirError(f"{split_dir}: split directory does not exist (run `pixelis split` first)")
     path = split_dir / MANIFEST
     if not path.is_file():
-        raise SplitDirError(
-            f"{path}: missing; the split directory is incomplete (manifest.json is written last)"
-        )
+        raise SplitDirError(f"{path}: missing; the split directory is incomplete (manifest.json is written last)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:

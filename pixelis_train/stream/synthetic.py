@@ -65,8 +65,11 @@ def synthetic_rows(
             pa.scalar("images/", pa.large_string()), ids, pa.scalar(".png", pa.large_string()), empty
         ),
     )
-    questions = tuple(f"What is the {w} of the object next to the {v}?" for w in ("color", "text", "count")
-                      for v in ("window", "door", "table", "sign"))
+    questions = tuple(
+        f"What is the {w} of the object next to the {v}?"
+        for w in ("color", "text", "count")
+        for v in ("window", "door", "table", "sign")
+    )
     answers = tuple(f"The answer is {k}." for k in range(20))
     columns = {
         "sample_id": ids,
@@ -124,6 +127,7 @@ def synthetic_split_dir(out_dir: str | Path, sizes: dict[str, int], *, seed: int
     # like the real split, eval rows keep the category they were held out from
     n_eval = tables["eval"].num_rows
     eval_categories = pa.array([CATEGORIES[i % len(CATEGORIES)] for i in range(n_eval)], pa.large_string())
-    tables["eval"] = tables["eval"].set_column(tables["eval"].schema.get_field_index("category"), "category",
-                                               eval_categories)
+    tables["eval"] = tables["eval"].set_column(
+        tables["eval"].schema.get_field_index("category"), "category", eval_categories
+    )
     return write_split_dir(out_dir, tables)
