@@ -6,13 +6,11 @@ record-level rules (what is passed through, what goes to ``extra``) are the same
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from pixelis_data.readers.base import RecordError
-from pixelis_data.readers.pixelis import PixelisAdapter
+from pixelis_data.readers.pixelis import PixelisAdapter, merge_extra
 
 # Record fields that already mean what the pixelis format means by them.
 PASSTHROUGH = ("sample_id", "task_type", "sample_type", "question", "answer", "ground_truth", "sampling_weight")
@@ -128,19 +126,8 @@ def build_record(
     out.update(mapped)
     if extra:
         rest.update(extra)
-    existing = record.get("extra")
-    if existing is not None:
-        rest = _merge_extra(existing, rest)
+    rest = merge_extra(record.get("extra"), rest)
     if rest:
         out["extra"] = rest
     out["source_format"] = source_format
     return _PIXELIS.to_pixelis(out)
-
-
-def _merge_extra(existing: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(existing, str):
-        with contextlib.suppress(ValueError):
-            existing = json.loads(existing)
-    if isinstance(existing, dict):
-        return {**existing, **extra}
-    return {"extra": existing, **extra}

@@ -109,11 +109,12 @@ class PixelisAdapter:
         if step_extra:
             extra["trajectory_extra"] = step_extra
         if extra:
-            out["extra"] = _merge_extra(record.get("extra"), extra)
+            out["extra"] = merge_extra(record.get("extra"), extra)
         return out
 
 
-def _merge_extra(existing: Any, extra: dict[str, Any]) -> dict[str, Any]:
+def merge_extra(existing: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """A record's own ``extra`` (object, JSON text or anything else) with ``extra`` merged in."""
     if existing is None:
         return extra
     if isinstance(existing, str):
