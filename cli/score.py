@@ -57,7 +57,7 @@ def score(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 and write no scores if any record is rejected."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the one-line summary."),
 ) -> None:
-    """Score every sample's difficulty (five factors + composite, DESIGN §4) into a Parquet file.
+    """Score every sample's difficulty (five factors and their weighted composite) into a Parquet file.
 
     Bad records are quarantined in OUTPUT's .rejects.jsonl with their file, line/index, reason and raw text;
     the run goes on, and input = scored + rejected always.

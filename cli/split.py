@@ -128,7 +128,7 @@ def split(
     by_category: bool = typer.Option(
         False,
         "--by-category",
-        help="Split into simple / medium / hard by difficulty percentiles (DESIGN §5). The only strategy so far; "
+        help="Split into simple / medium / hard by difficulty percentiles. The only strategy so far; "
         "required so that a future default cannot change silently.",
     ),
     eval_fraction: float | None = typer.Option(
