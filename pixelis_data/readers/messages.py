@@ -173,3 +173,40 @@ def apply_prompt(
             mapped["images"] = first_user.images
     if first_user.videos:
         extra["prompt_videos"] = first_user.videos
+
+
+@dataclass
+class Chat:
+    """A record's chat, opened once for every chat adapter: turns, the first user turn, system prompts in ``extra``."""
+
+    key: str | None
+    """The record key the message list was found under (None for a bare list)."""
+    fields: dict[str, Any]
+    """The record itself when it is an object (else empty): its other fields."""
+    turns: list[Turn]
+    """Every turn, system ones included."""
+    chat: list[Turn]
+    """The turns without the system ones."""
+    first_user: Turn | None
+    """The first user turn: the question and its images."""
+    extra: dict[str, Any]
+    """Starts with the system prompt(s) under ``system``; adapters add what else maps nowhere."""
+
+
+def open_chat(record: Any) -> Chat:
+    """Find and split a record's message list; RecordError when there is none."""
+    key, messages = find_messages(record)
+    if messages is None:
+        raise RecordError(
+            f"no chat message list found (looked for a list of {{role, content}} under "
+            f"{', '.join(MESSAGE_KEYS[:3])}, ...; got {kind(record)})"
+        )
+    turns = turns_of(messages)
+    extra: dict[str, Any] = {}
+    system = [t.raw_content for t in turns if t.role == "system"]
+    if system:
+        extra["system"] = system[0] if len(system) == 1 else system
+    chat = [t for t in turns if t.role != "system"]
+    first_user = next((t for t in chat if t.role == "user"), None)
+    fields = record if isinstance(record, dict) else {}
+    return Chat(key, fields, turns, chat, first_user, extra)

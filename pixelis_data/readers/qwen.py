@@ -33,7 +33,7 @@ from pixelis_data.readers.messages import (
     find_messages,
     message_extras,
     observation,
-    turns_of,
+    open_chat,
 )
 
 PRED_KEYS = ("pred_ans", "pred_answer", "prediction", "model_answer")
@@ -161,20 +161,9 @@ class QwenToolCallAdapter:
         )
 
     def to_pixelis(self, record: Any) -> dict[str, Any]:
-        key, messages = find_messages(record)
-        if messages is None:
-            raise RecordError(
-                f"no chat message list found (looked for a list of {{role, content}} "
-                f"under messages, conversations, pred_output, ...; got {kind(record)})"
-            )
-        fields = record if isinstance(record, dict) else {}
-        turns = turns_of(messages)
+        opened = open_chat(record)
+        fields, turns, chat, extra = opened.fields, opened.turns, opened.chat, opened.extra
         walker = _Turns()
-        extra: dict[str, Any] = {}
-        system = [t.raw_content for t in turns if t.role == "system"]
-        if system:
-            extra["system"] = system[0] if len(system) == 1 else system
-        chat = [t for t in turns if t.role != "system"]
         pred_key = next((k for k in PRED_KEYS if isinstance(fields.get(k), str)), None)
         if pred_key and SEGMENT.search(fields[pred_key]):
             # raw model output rather than an answer (DeepEyes keeps an unfinished last turn there):
@@ -182,7 +171,7 @@ class QwenToolCallAdapter:
             if chat and chat[-1].role != "assistant":
                 chat.append(Turn(index=len(turns), role="assistant", text=fields[pred_key]))
             pred_key = None
-        first_user = next((t for t in chat if t.role == "user"), None)
+        first_user = opened.first_user
         last_assistant = max((i for i, t in enumerate(chat) if t.role == "assistant"), default=-1)
         pending: list[dict[str, Any]] = []
         answers: list[Turn] = []
@@ -202,7 +191,7 @@ class QwenToolCallAdapter:
         if followups:
             extra["unanswered_turns"] = followups
         mapped: dict[str, Any] = {"trajectory": walker.steps}
-        consumed = {key} if key else set()
+        consumed = {opened.key} if opened.key else set()
         apply_prompt(fields, first_user, mapped, extra)
         model_answer = fields[pred_key] if pred_key else walker.answer_block or walker.final_text
         if pred_key:

@@ -22,6 +22,7 @@ from pixelis_data.readers.messages import (
     find_messages,
     message_extras,
     observation,
+    open_chat,
     turns_of,
 )
 
@@ -135,18 +136,15 @@ class TacoChatAdapter:
         return any(t.role == "assistant" and _assistant_json(t) is not None for t in turns)
 
     def to_pixelis(self, record: Any) -> dict[str, Any]:
-        key, messages = find_messages(record)
-        if messages is None:
-            raise RecordError(f"no chat message list found (a list of {{role, content}}), got {kind(record)}")
-        fields = record if isinstance(record, dict) else {}
-        turns = turns_of(messages)
+        opened = open_chat(record)
+        fields, turns, chat, first_user, extra = (
+            opened.fields,
+            opened.turns,
+            opened.chat,
+            opened.first_user,
+            opened.extra,
+        )
         builder = _Builder()
-        extra: dict[str, Any] = {}
-        system = [t.raw_content for t in turns if t.role == "system"]
-        if system:
-            extra["system"] = system[0] if len(system) == 1 else system
-        chat = [t for t in turns if t.role != "system"]
-        first_user = next((t for t in chat if t.role == "user"), None)
         target: dict[str, Any] | None = None
         pending: list[Turn] = []
         unmatched: list[dict[str, Any]] = []
@@ -185,7 +183,7 @@ class TacoChatAdapter:
         turn_extra = message_extras(turns)
         if turn_extra:
             extra["message_extra"] = turn_extra
-        return _finish(fields, builder, {key} if key else set(), extra, "taco_chat", mapped)
+        return _finish(fields, builder, {opened.key} if opened.key else set(), extra, "taco_chat", mapped)
 
 
 def _finish(
