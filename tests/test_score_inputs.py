@@ -263,3 +263,14 @@ def test_parquet_of_a_foreign_format_is_detected(tmp_path):
     assert from_parquet["source_format"].unique().to_list() == ["taco"]
     assert from_parquet.select("sample_id", "trajectory").equals(from_jsonl.select("sample_id", "trajectory"))
     assert [s["action"] for s in from_parquet["trajectory"][0]] == ["THINK", "READ_TEXT", "THINK", "ZOOM_IN"]
+
+
+def test_many_rejects_in_one_fast_chunk_keep_their_lines_and_raw_text(write_jsonl):
+    records = [rec(i) for i in range(300)]
+    path = write_jsonl(records + records)  # the second half repeats every sample_id
+    frame, rejects = read_all(path)
+    assert frame.height == 300
+    lines = path.read_text().splitlines()
+    assert [r.line for r in rejects] == list(range(301, 601))
+    assert all(r.raw == lines[r.line - 1] for r in rejects)
+    assert all(r.reason.startswith("duplicate sample_id") for r in rejects)

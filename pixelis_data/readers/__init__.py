@@ -9,7 +9,6 @@ content hash and rejects duplicate sample_ids across all files. For every batch
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 
@@ -49,34 +48,40 @@ __all__ = [
 Progress = Callable[[int], None]
 
 
-@dataclass
-class _Rows:
-    """Canonical rows with ``_reject_reason`` plus a way to find each row's raw record."""
-
-    frame: pl.DataFrame
-    reject_for: Callable[[int, str], Reject]
-
-
-def _split_rejects(rows: _Rows, source: str, early: list[Reject], n_input: int) -> Batch:
-    frame = fill_content_ids(rows.frame)
+def _split_rejects(
+    frame: pl.DataFrame, reject_for: Callable[[int, str], Reject], source: str, early: list[Reject], n_input: int
+) -> Batch:
+    """Canonical rows (with ``_reject_reason``) -> a Batch whose invalid rows are rejects."""
+    frame = fill_content_ids(frame)
     batch = Batch(
         source=source,
         frame=frame,
         rejects=list(early),
         n_input=n_input,
         positions=pl.Series("_pos", range(frame.height)),
-        reject_for=rows.reject_for,
+        reject_for=reject_for,
     )
     batch.reject_rows(frame[REJECT_COL].is_not_null(), lambda row: row[REJECT_COL])
     batch.frame = batch.frame.select(CANONICAL_COLUMNS)
     return batch
 
 
+def _chunk_line_rejects(chunk: bytes, first_line: int, source: str) -> Callable[[int, str], Reject]:
+    """Rejects for rows of a fast-path chunk (row i is line first_line + i); the chunk is split once, lazily."""
+    lines: list[bytes] = []
+
+    def reject_for(pos: int, reason: str) -> Reject:
+        if not lines:
+            lines.extend(chunk.split(b"\n"))
+        raw = lines[pos].decode("utf-8", "replace")
+        return Reject(source=source, reason=reason, raw=raw, line=first_line + pos)
+
+    return reject_for
+
+
 def _general_batch(items: list[RawItem], source: str, adapter: RecordAdapter, alias_table: dict[str, str]) -> Batch:
     frame, kept, early = items_to_frame(items, source, adapter, adapter.name, alias_table)
-    return _split_rejects(
-        _Rows(frame, lambda pos, reason: make_reject(kept[pos], source, reason)), source, early, len(items)
-    )
+    return _split_rejects(frame, lambda pos, reason: make_reject(kept[pos], source, reason), source, early, len(items))
 
 
 def _jsonl_batches(
@@ -84,16 +89,10 @@ def _jsonl_batches(
 ) -> Iterator[Batch]:
     source = str(path)
     for chunk, first_line in iter_jsonl_chunks(path, cfg.chunk_mb * 1024 * 1024):
-        fast = parse_chunk(chunk, first_line, alias_table) if adapter.name == "pixelis" else None
+        fast = parse_chunk(chunk, alias_table) if adapter.name == "pixelis" else None
         if fast is not None:
-            frame, lines = fast
-
-            def reject_for(pos: int, reason: str, _chunk: bytes = chunk, _lines=lines, _first=first_line) -> Reject:
-                line_no = int(_lines[pos])
-                raw = _chunk.split(b"\n", line_no - _first + 1)[line_no - _first].decode("utf-8", "replace")
-                return Reject(source=source, reason=reason, raw=raw, line=line_no)
-
-            yield _split_rejects(_Rows(frame, reject_for), source, [], frame.height)
+            reject_for = _chunk_line_rejects(chunk, first_line, source)
+            yield _split_rejects(fast, reject_for, source, [], fast.height)
         else:
             items = chunk_items(chunk, first_line, path)
             for start in range(0, len(items), ITEM_BATCH):
@@ -116,13 +115,11 @@ def _file_batches(
         for batch, start in chain([first], batches):
             frame = parquet_batch_frame(batch, alias_table) if adapter.name == "pixelis" else None
             if frame is not None:
-                rows = _Rows(
-                    frame,
-                    lambda pos, reason, _b=batch, _s=start: make_reject(
-                        RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason
-                    ),
-                )
-                yield _split_rejects(rows, source, [], frame.height)
+
+                def reject_for(pos: int, reason: str, _b=batch, _s=start) -> Reject:
+                    return make_reject(RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason)
+
+                yield _split_rejects(frame, reject_for, source, [], frame.height)
             else:
                 items = [RawItem(value=v, index=start + i) for i, v in enumerate(batch.to_pylist())]
                 yield _general_batch(items, source, adapter, alias_table)
@@ -138,16 +135,10 @@ def _file_batches(
         done = 0
         while batch:
             chunk = as_jsonl_chunk(batch) if adapter.name == "pixelis" else None
-            fast = parse_chunk(chunk, 0, alias_table) if chunk is not None else None
+            fast = parse_chunk(chunk, alias_table) if chunk is not None else None
             if fast is not None:
-                frame, positions = fast
                 yield _split_rejects(
-                    _Rows(
-                        frame, lambda pos, reason, _b=batch, _p=positions: make_reject(_b[int(_p[pos])], source, reason)
-                    ),
-                    source,
-                    [],
-                    frame.height,
+                    fast, lambda pos, reason, _b=batch: make_reject(_b[pos], source, reason), source, [], fast.height
                 )
             else:
                 yield _general_batch(batch, source, adapter, alias_table)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import polars as pl
 
 from pixelis_data.readers.pixelis import INPUT_SCHEMA, STEP_KEYS, canonicalize
@@ -34,8 +33,8 @@ def _unknown_step_keys(trajectory: pl.DataType | None) -> bool:
     return False
 
 
-def parse_chunk(chunk: bytes, first_line: int, alias_table: dict[str, str]) -> tuple[pl.DataFrame, np.ndarray] | None:
-    """Canonical rows (with ``_reject_reason``) and their line numbers, or None for the general path."""
+def parse_chunk(chunk: bytes, alias_table: dict[str, str]) -> pl.DataFrame | None:
+    """Canonical rows (with ``_reject_reason``), row i being the chunk's line i; None for the general path."""
     # Polars skips blank lines, so a height that differs from the line count means line numbers would
     # not map to rows: such a chunk takes the general path.
     n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
@@ -60,5 +59,4 @@ def parse_chunk(chunk: bytes, first_line: int, alias_table: dict[str, str]) -> t
     if missing:
         frame = frame.with_columns(missing)
     frame = frame.select(INPUT_SCHEMA.names()).cast(dict(INPUT_SCHEMA))
-    lines = np.arange(first_line, first_line + n_lines, dtype=np.int64)
-    return canonicalize(frame, "pixelis", alias_table), lines
+    return canonicalize(frame, "pixelis", alias_table)
