@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pixelis_data.config_io import from_dict, to_dict
+from pixelis_core.config_io import from_dict, to_dict
 from pixelis_train.config import TrainConfig
 from pixelis_train.loop import train
 

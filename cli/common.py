@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pixelis_data.config_io import ConfigError, load_yaml
+from pixelis_core.config_io import ConfigError, load_yaml
 
 console = Console()
 err_console = Console(stderr=True)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, fail, load_config
-from pixelis_data.config_io import ConfigError
+from pixelis_core.config_io import ConfigError
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.config import CurriculumConfig
 from pixelis_train.curriculum.simulate import SimulationResult, simulate_model, simulate_trace, write_jsonl

@@ -9,8 +9,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from cli.common import console, err_console, fail, load_config
 from cli.score_report import render_score_report
+from pixelis_core.config_io import ConfigError, override
 from pixelis_data.config import DataConfig
-from pixelis_data.config_io import ConfigError, override
 from pixelis_data.custom_factors import FactorModuleError
 from pixelis_data.readers import ADAPTERS, InputError
 from pixelis_data.readers.files import expand_inputs

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.common import console, err_console, fail, load_config
+from pixelis_core.config_io import ConfigError
 from pixelis_data.config import DataConfig
-from pixelis_data.config_io import ConfigError
 from pixelis_data.split import SplitError, SplitResult, split_to_dir
 from pixelis_data.split.run import input_kind
 

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, fail
-from pixelis_data.config_io import ConfigError, from_dict, load_yaml, to_dict
+from pixelis_core.config_io import ConfigError, from_dict, load_yaml, to_dict
 
 if TYPE_CHECKING:
     from pixelis_train.config import TrainConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from pixelis_data.config_io import Problems
+from pixelis_core.config_io import Problems
 from pixelis_data.split.config import SplitConfig
 
 DEFAULT_COMPLEXITY: dict[str, float] = {

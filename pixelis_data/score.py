@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from pixelis_core.atomic import atomic_path
 from pixelis_data import factors as F
-from pixelis_data.atomic import atomic_path
 from pixelis_data.config import DataConfig, ScoreConfig
 from pixelis_data.custom_factors import custom_factor_exprs
 from pixelis_data.readers import InputError, read_batches

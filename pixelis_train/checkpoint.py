@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelis_data.config_io import dump_yaml
+from pixelis_core.config_io import dump_yaml
 from pixelis_train._deps import require
 
 torch = require("torch")

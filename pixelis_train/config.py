@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pixelis_data.config_io import Problems
+from pixelis_core.config_io import Problems
 from pixelis_train.curriculum.config import CurriculumConfig
 
 DEFAULT_OPERATIONS: dict[str, str] = {

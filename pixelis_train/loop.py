@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pixelis_data.atomic import write_text_atomic
-from pixelis_data.config_io import dump_yaml, to_dict
+from pixelis_core.atomic import write_text_atomic
+from pixelis_core.config_io import dump_yaml, to_dict
 from pixelis_data.schema import CATEGORIES
 from pixelis_train import distributed
 from pixelis_train._deps import require

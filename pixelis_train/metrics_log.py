@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-from pixelis_data.atomic import write_text_atomic
+from pixelis_core.atomic import write_text_atomic
+from pixelis_core.json_safe import json_safe
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -36,14 +36,6 @@ def check_sinks(targets: tuple[str, ...]) -> None:
             importlib.import_module(module)
         except ImportError:
             raise SinkUnavailableError(_install_hint(target)) from None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
 
 
 def truncate_log(path: Path, last_step: int) -> None:
@@ -92,7 +84,7 @@ class MetricsLogger:
         """Append ``record`` (must hold ``kind`` and ``step``) and forward its numbers to the sinks."""
         if self._file is None:
             return
-        record = _clean(record)
+        record = json_safe(record)
         self._file.write(json.dumps(record, sort_keys=True) + "\n")
         self._file.flush()
         numbers = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelis_data.config_io import ConfigError, dump_yaml, from_dict, load_yaml
+from pixelis_core.config_io import ConfigError, dump_yaml, from_dict, load_yaml
 from pixelis_train.curriculum.config import CurriculumConfig, StageConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from pixelis_data.config_io import ConfigError, dump_yaml
+from pixelis_core.config_io import ConfigError, dump_yaml
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum import CurriculumConfig, Evaluation
 from pixelis_train.curriculum.simulate import Cooldown, simulate_model, simulate_trace

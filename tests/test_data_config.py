@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pixelis_core.config_io import ConfigError, from_dict, load_yaml, to_dict
 from pixelis_data.config import DataConfig, ReadConfig, ScoreConfig
-from pixelis_data.config_io import ConfigError, from_dict, load_yaml, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from test_split_support import scores_frame, write_scores
 
 import pixelis_data
+from pixelis_core.config_io import to_dict
 from pixelis_data.config import DataConfig
-from pixelis_data.config_io import to_dict
 from pixelis_data.split import SplitConfig, SplitError, split_to_dir
 from pixelis_data.split import writer as split_writer
 

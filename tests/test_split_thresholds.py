@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pixelis_core.config_io import ConfigError, from_dict
 from pixelis_data.config import DataConfig
-from pixelis_data.config_io import ConfigError, from_dict
 from pixelis_data.split.config import SplitConfig
 from pixelis_data.split.thresholds import category_expr, compute_thresholds, linear_percentile
 
@@ -119,7 +119,7 @@ def test_config_reports_every_problem_at_once():
 def test_split_section_of_the_data_yaml(tmp_path):
     path = tmp_path / "data.yaml"
     path.write_text("split:\n  simple_percentile: 25\n  eval_per_category: 7\nscore:\n  clip_min: 0.0\n")
-    from pixelis_data.config_io import load_yaml
+    from pixelis_core.config_io import load_yaml
 
     cfg = load_yaml(DataConfig, path)
     assert cfg.split.simple_percentile == 25.0 and cfg.split.eval_per_category == 7

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pixelis_data.config_io import ConfigError, from_dict
+from pixelis_core.config_io import ConfigError, from_dict
 from pixelis_train.stream import CurriculumStream, IndexBatch, SplitDirError, StreamConfig
 from pixelis_train.stream.synthetic import synthetic_rows, synthetic_split_dir, write_split_dir
 

@@ -55,7 +55,7 @@ def test_cli_flags_override_the_config_file(tmp_path):
 
 
 def test_shipped_train_yaml_equals_the_defaults():
-    from pixelis_data.config_io import load_yaml
+    from pixelis_core.config_io import load_yaml
     from pixelis_train.config import TrainConfig
 
     assert load_yaml(TrainConfig, Path(__file__).parent.parent / "configs" / "train.yaml") == TrainConfig()

@@ -12,7 +12,7 @@ import peft
 import pytest
 import torch
 
-from pixelis_data.config_io import from_dict, to_dict
+from pixelis_core.config_io import from_dict, to_dict
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.batch import FormatStats, collate, format_rows, model_inputs, token_stats
 from pixelis_train.chat import ChatFormatter

@@ -12,7 +12,7 @@ import pytest
 from safetensors.torch import load_file
 from test_train_e2e import small_config
 
-from pixelis_data.config_io import dump_yaml
+from pixelis_core.config_io import dump_yaml
 from pixelis_train.checkpoint import checkpoint_dirs, resolve_resume
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.loop import train
@@ -28,7 +28,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from pixelis_data.config_io import load_yaml
+    from pixelis_core.config_io import load_yaml
     from pixelis_train import loop
     from pixelis_train.config import TrainConfig
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pixelis_data.atomic import atomic_path, write_bytes_atomic
+from pixelis_core.atomic import atomic_path, write_bytes_atomic
 from pixelis_data.generate.trajectories import build_sample
 from pixelis_data.schema import SAMPLE_TYPES, TASK_TYPES
 

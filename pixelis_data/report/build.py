@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pixelis_data
-from pixelis_data.atomic import write_bytes_atomic, write_text_atomic
+from pixelis_core.atomic import write_bytes_atomic, write_text_atomic
 from pixelis_data.config import DataConfig
 from pixelis_data.report.html import Section, Table, render_html
 from pixelis_data.report.inputs import ReportKind, detect_kind

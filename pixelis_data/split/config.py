@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pixelis_data.config_io import Problems
+from pixelis_core.config_io import Problems
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixelis_data.atomic import write_json_atomic
+from pixelis_core.atomic import write_json_atomic
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

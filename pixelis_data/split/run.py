@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import pixelis_data
-from pixelis_data.config_io import to_dict
+from pixelis_core.config_io import to_dict
+from pixelis_core.json_safe import json_safe
 from pixelis_data.schema import CATEGORIES, FACTOR_COLUMNS, SCORE_COLUMN
 from pixelis_data.split.hashing import HASH_NAME
 from pixelis_data.split.manifest import (
@@ -80,17 +80,6 @@ def input_kind(path: Path) -> str:
     return "raw"
 
 
-def _json_safe(obj: Any) -> Any:
-    """Infinite / NaN floats as strings: JSON has no such numbers and strict readers reject them."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -140,7 +129,7 @@ def build_manifest(
         }
         for dest in OUTPUTS
     }
-    return _json_safe(
+    return json_safe(
         {
             "kind": KIND,
             "format_version": FORMAT_VERSION,
@@ -184,7 +173,8 @@ def build_manifest(
             "warnings": report.warnings,
             "rejects": {"path": REJECTS, "rows": n_rejected} if n_rejected else None,
             "config": to_dict(config),
-        }
+        },
+        as_string=True,
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pixelis_data.atomic import atomic_path
+from pixelis_core.atomic import atomic_path
 from pixelis_data.schema import CATEGORIES
 from pixelis_data.split.holdout import CATEGORY
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pixelis_data.config_io import Problems
+from pixelis_core.config_io import Problems
 from pixelis_data.schema import CATEGORIES
 
 WEIGHT_TOLERANCE = 1e-6

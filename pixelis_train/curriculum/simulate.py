@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pixelis_data.atomic import atomic_path
-from pixelis_data.config_io import to_dict
+from pixelis_core.atomic import atomic_path
+from pixelis_core.config_io import to_dict
 from pixelis_train.curriculum.config import CurriculumConfig
 from pixelis_train.curriculum.events import Evaluation, Event
 from pixelis_train.curriculum.policy import make_policy

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pixelis_data.config_io import ConfigError, Problems, from_dict
+from pixelis_core.config_io import ConfigError, Problems, from_dict
 from pixelis_data.schema import CATEGORIES
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pixelis_data.config_io import Problems
+from pixelis_core.config_io import Problems
 
 MODES: tuple[str, ...] = ("stratified", "random")
 

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pixelis_core.atomic import atomic_path, write_json_atomic
 from pixelis_data import __version__
-from pixelis_data.atomic import atomic_path, write_json_atomic
 from pixelis_data.schema import CATEGORIES, SAMPLE_TYPES, TASK_TYPES
 
 ACTIONS = ("THINK", "ZOOM_IN", "READ_TEXT", "SEGMENT_OBJECT_AT", "GET_PROPERTIES", "TRACK_OBJECT")
