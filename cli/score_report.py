@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pixelis_data.config import ScoreConfig
-from pixelis_data.schema import FACTOR_COLUMNS, SCORE_COLUMN
-from pixelis_data.score import ScoreResult
+from pixelis_data.schema import SCORE_COLUMN
+from pixelis_data.score import ScoreResult, factor_columns
 from pixelis_data.summary import factor_summary, histogram, mean_by
 
 BAR_WIDTH = 40
@@ -28,11 +28,12 @@ def render_score_report(result: ScoreResult, cfg: ScoreConfig, console: Console,
     if quiet or result.output is None or result.n_scored == 0:
         return
     scores = pl.scan_parquet(result.output)
-    extra = [c for c in scores.collect_schema().names() if c in cfg.custom.weights]
+    names = scores.collect_schema().names()
+    factors = [c for c in factor_columns(cfg) if c in names]
     table = Table(title="factors", title_justify="left")
     for name in ("factor", "mean", "p10", "p50", "p90"):
         table.add_column(name, justify="left" if name == "factor" else "right")
-    for row in factor_summary(scores, [*FACTOR_COLUMNS, *extra, SCORE_COLUMN]).iter_rows():
+    for row in factor_summary(scores, [*factors, SCORE_COLUMN]).iter_rows():
         table.add_row(row[0], *(f"{v:.3f}" for v in row[1:]))
     console.print(table)
 

@@ -1,16 +1,24 @@
-"""User factor modules: functions returning ``pl.Expr`` over the canonical columns, added with a weight."""
+"""User factor modules: functions returning ``pl.Expr`` over the canonical columns, added with a weight.
+
+Each weighted function becomes a :class:`~pixelis_data.factor_registry.Factor` (no config section, its
+weight from ``score.custom.weights``), scored and weighted by the same code as the built-in factors.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
-from pixelis_data.config import FACTOR_NAMES
-from pixelis_data.schema import CANONICAL_COLUMNS
+from pixelis_data.factor_registry import FACTORS, Factor
+from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN
+
+# Columns a custom factor must not overwrite: the canonical record and everything `pixelis score` adds.
+TAKEN_COLUMNS = frozenset({*CANONICAL_COLUMNS, *FACTORS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()})
 
 
 class FactorModuleError(ValueError):
@@ -38,24 +46,28 @@ def load_module(spec: str):
         raise FactorModuleError(f"factor module {spec}: failed to import ({type(err).__name__}: {err})") from None
 
 
-def custom_factor_exprs(spec: str, weights: dict[str, float]) -> dict[str, pl.Expr]:
-    """``{name: expr}`` for each weighted function of the module; every problem is reported at once."""
+def _constant(expr: pl.Expr) -> Callable[[], pl.Expr]:
+    """A factor function returning the expression already built (the user function runs once, when checked)."""
+    return lambda: expr
+
+
+def custom_factors(spec: str, weights: dict[str, float]) -> tuple[Factor, ...]:
+    """One :class:`Factor` per weighted function of the module, in ``weights`` order; all problems at once."""
     module = load_module(spec)
     problems: list[str] = []
-    exprs: dict[str, pl.Expr] = {}
+    factors: list[Factor] = []
     public = {n for n, f in inspect.getmembers(module, inspect.isfunction) if not n.startswith("_")}
     if not weights:
         problems.append(
             f"no weights given for its factors ({', '.join(sorted(public)) or 'none found'}); "
             "set score.custom.weights in --config or pass --factor-weight NAME=W"
         )
-    taken = set(CANONICAL_COLUMNS) | set(FACTOR_NAMES) | {"task_type_score", "difficulty_score"}
-    for name in weights:
+    for name, weight in weights.items():
         fn = getattr(module, name, None)
         if not callable(fn):
             problems.append(f"{name}: no such function (found: {', '.join(sorted(public)) or 'none'})")
             continue
-        if name in taken:
+        if name in TAKEN_COLUMNS:
             problems.append(f"{name}: clashes with a built-in column name")
             continue
         try:
@@ -66,7 +78,9 @@ def custom_factor_exprs(spec: str, weights: dict[str, float]) -> dict[str, pl.Ex
         if not isinstance(expr, pl.Expr):
             problems.append(f"{name}(): must return a polars expression, got {type(expr).__name__}")
             continue
-        exprs[name] = expr.cast(pl.Float64).alias(name)
+        doc = (inspect.getdoc(fn) or "").strip().splitlines()
+        description = doc[0] if doc else f"custom factor {name} of {spec}"
+        factors.append(Factor(name, _constant(expr), weight, section=None, doc=description))
     if problems:
         raise FactorModuleError(f"factor module {spec}: " + "; ".join(problems))
-    return exprs
+    return tuple(factors)

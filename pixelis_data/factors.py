@@ -1,26 +1,27 @@
-"""The five difficulty factors of DESIGN §4 as pure functions returning ``pl.Expr``.
+"""The five difficulty factors of docs/design.md §4, and the per-sample counts they share, as ``pl.Expr`` functions.
 
-Each function reads the canonical ``trajectory`` (list of {action, thought, parameters, result}),
-``task_type`` and ``sample_type`` columns; every constant comes from the config section passed in.
-Factors that share a count (steps, THINK steps, known operations) take it as an optional argument, so
-that ``score_frame`` computes each count once as a column and passes ``pl.col(...)``; called without
-them, a factor computes everything from the trajectory itself.
+The count functions read the canonical ``trajectory`` (list of {action, thought, parameters, result});
+``score_frame`` computes each count once as a column. A factor function takes its config section and
+those count columns as expressions (which ones is declared in ``pixelis_data/factor_registry.py``), plus
+``task_type`` / ``sample_type`` where it needs them; every constant comes from the config section.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from pixelis_data.config import (
-    ErrorPatternConfig,
-    OperationConfig,
-    ReasoningConfig,
-    TaskConfig,
-    TrajectoryComplexityConfig,
-)
+if TYPE_CHECKING:  # config imports the registry, which imports this module: annotations only
+    from pixelis_data.config import (
+        ErrorPatternConfig,
+        OperationConfig,
+        ReasoningConfig,
+        TaskConfig,
+        TrajectoryComplexityConfig,
+    )
 
 TRAJ = pl.col("trajectory")
 ACTION = pl.element().struct.field("action")
@@ -62,32 +63,26 @@ def n_think(reasoning: ReasoningConfig) -> pl.Expr:
     return actions().list.count_matches(reasoning.think_action).fill_null(0)
 
 
-def trajectory_complexity(cfg: TrajectoryComplexityConfig, steps: pl.Expr | None = None) -> pl.Expr:
-    """short_score when L < min_steps, else min(1, ln(L+1) / ln(saturation_steps+1))."""
-    length = (n_steps() if steps is None else steps).cast(pl.Float64)
+def trajectory_complexity(cfg: TrajectoryComplexityConfig, steps: pl.Expr) -> pl.Expr:
+    """short_score when L < min_steps, else min(1, ln(L+1) / ln(saturation_steps+1)); ``steps`` is L."""
+    length = steps.cast(pl.Float64)
     curve = ((length + 1).log() / math.log(cfg.saturation_steps + 1)).clip(upper_bound=1.0)
     return pl.when(length < cfg.min_steps).then(pl.lit(cfg.short_score)).otherwise(curve)
 
 
-def operation_sophistication(
-    ops: OperationConfig,
-    known: pl.Expr | None = None,
-    unique: pl.Expr | None = None,
-    weight_sum: pl.Expr | None = None,
-) -> pl.Expr:
+def operation_sophistication(ops: OperationConfig, known: pl.Expr, unique: pl.Expr, weight_sum: pl.Expr) -> pl.Expr:
     """min(1, sum(w) / (n_known * max_w) + unique_bonus * n_unique / n_known); no_known_score without known ops."""
-    n = (n_known(ops) if known is None else known).cast(pl.Float64)
-    u = (n_unique_known(ops) if unique is None else unique).cast(pl.Float64)
-    total = known_weight_sum(ops) if weight_sum is None else weight_sum
+    n = known.cast(pl.Float64)
+    u = unique.cast(pl.Float64)
     max_w = max(ops.complexity.values())
-    score = (total / (n * max_w) + ops.unique_bonus * u / n).clip(upper_bound=1.0)
+    score = (weight_sum / (n * max_w) + ops.unique_bonus * u / n).clip(upper_bound=1.0)
     return pl.when(n == 0).then(pl.lit(ops.no_known_score)).otherwise(score)
 
 
-def reasoning_depth(cfg: ReasoningConfig, steps: pl.Expr | None = None, think: pl.Expr | None = None) -> pl.Expr:
+def reasoning_depth(cfg: ReasoningConfig, steps: pl.Expr, think: pl.Expr) -> pl.Expr:
     """0 for no steps; with r = n_THINK / L: 1 in [low, high], r / low below, a linear penalty above."""
-    length = (n_steps() if steps is None else steps).cast(pl.Float64)
-    ratio = (n_think(cfg) if think is None else think).cast(pl.Float64) / length
+    length = steps.cast(pl.Float64)
+    ratio = think.cast(pl.Float64) / length
     return (
         pl.when(length == 0)
         .then(0.0)
@@ -130,21 +125,14 @@ def n_repeated_coordinates(cfg: ErrorPatternConfig) -> pl.Expr:
 
 
 def error_patterns(
-    cfg: ErrorPatternConfig,
-    ops: OperationConfig,
-    phrase: pl.Expr | None = None,
-    repetitions: pl.Expr | None = None,
-    repeated_coordinates: pl.Expr | None = None,
+    cfg: ErrorPatternConfig, phrase: pl.Expr, repetitions: pl.Expr, repeated_coordinates: pl.Expr
 ) -> pl.Expr:
     """min(cap, phrase_score once + repetition_score * reps + repeated_coordinate_score * repeats + modifier)."""
-    phrase = has_phrase(cfg) if phrase is None else phrase
-    reps = n_repetitions(cfg, ops) if repetitions is None else repetitions
-    repeats = n_repeated_coordinates(cfg) if repeated_coordinates is None else repeated_coordinates
     modifier = pl.col("sample_type").replace_strict(cfg.sample_type_modifiers, default=0.0, return_dtype=pl.Float64)
     total = (
         pl.when(phrase).then(cfg.phrase_score).otherwise(0.0)
-        + reps.cast(pl.Float64) * cfg.repetition_score
-        + repeats.cast(pl.Float64) * cfg.repeated_coordinate_score
+        + repetitions.cast(pl.Float64) * cfg.repetition_score
+        + repeated_coordinates.cast(pl.Float64) * cfg.repeated_coordinate_score
         + modifier.fill_null(0.0)
     )
     return total.clip(upper_bound=cfg.cap)

@@ -1,8 +1,10 @@
-"""The canonical record (DESIGN §3), defined once as a Polars schema and mirrored as an Arrow schema."""
+"""The canonical record (docs/design.md §3) as a Polars schema, and the columns `pixelis score` adds to it."""
 
 from __future__ import annotations
 
 import polars as pl
+
+from pixelis_data.factor_registry import FACTORS
 
 STEP = pl.Struct(
     {
@@ -49,14 +51,9 @@ TASK_TYPES: tuple[str, ...] = (
     "text_extraction",
 )
 
-# Columns `pixelis score` adds to the canonical record (DESIGN §4).
-FACTOR_COLUMNS: tuple[str, ...] = (
-    "trajectory_complexity",
-    "operation_sophistication",
-    "reasoning_depth",
-    "error_patterns",
-    "task_type_score",
-)
+# Columns `pixelis score` adds to the canonical record (docs/design.md §4): the built-in factors (in registry
+# order), difficulty_score, then the diagnostics.
+FACTOR_COLUMNS: tuple[str, ...] = tuple(FACTORS)
 DIAGNOSTIC_SCHEMA = pl.Schema(
     {
         "n_steps": pl.UInt32,
@@ -76,8 +73,3 @@ CATEGORIES: tuple[str, ...] = ("simple", "medium", "hard")
 def empty_canonical() -> pl.DataFrame:
     """A zero-row frame with the canonical schema."""
     return pl.DataFrame(schema=CANONICAL_SCHEMA)
-
-
-def arrow_schema():  # -> pyarrow.Schema, imported lazily to keep import time low
-    """The canonical schema as a pyarrow schema (for writers that need one up front)."""
-    return empty_canonical().to_arrow().schema

@@ -1,10 +1,10 @@
-"""Scoring: the five factors + diagnostics + composite as one lazy ``with_columns``, streamed to Parquet."""
+"""Scoring: the factors of the registry + diagnostics + composite as one lazy plan, streamed to Parquet."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,23 +14,15 @@ import pyarrow.parquet as pq
 from pixelis_core.atomic import atomic_path
 from pixelis_data import factors as F
 from pixelis_data.config import DataConfig, ScoreConfig
-from pixelis_data.custom_factors import custom_factor_exprs
+from pixelis_data.custom_factors import custom_factors
+from pixelis_data.factor_registry import BUILTIN_FACTORS, FACTORS, Factor
 from pixelis_data.readers import InputError, read_batches
 from pixelis_data.readers.files import expand_inputs
-from pixelis_data.schema import DIAGNOSTIC_SCHEMA, FACTOR_COLUMNS, SCORE_COLUMN, empty_canonical
-
-# Weight key in ScoreConfig.weights -> output column.
-FACTOR_COLUMN = {
-    "trajectory_complexity": "trajectory_complexity",
-    "operation_sophistication": "operation_sophistication",
-    "reasoning_depth": "reasoning_depth",
-    "error_patterns": "error_patterns",
-    "task_type": "task_type_score",
-}
+from pixelis_data.schema import DIAGNOSTIC_SCHEMA, SCORE_COLUMN, empty_canonical
 
 
 def count_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
-    """Per-sample counts shared by several factors: the public diagnostics plus private helpers."""
+    """Per-sample counts the factors read (their ``inputs``): the public diagnostics plus private helpers."""
     return {
         "n_steps": F.n_steps().cast(pl.UInt32),
         "n_known_ops": F.n_known(cfg.operations).cast(pl.UInt32),
@@ -43,24 +35,8 @@ def count_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
     }
 
 
-def factor_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
-    """Output column -> expression for the five built-in factors, over the columns of :func:`count_exprs`."""
-    c = pl.col
-    return {
-        "trajectory_complexity": F.trajectory_complexity(cfg.trajectory, c("n_steps")),
-        "operation_sophistication": F.operation_sophistication(
-            cfg.operations, c("n_known_ops"), c("n_unique_ops"), c("_known_weight")
-        ),
-        "reasoning_depth": F.reasoning_depth(cfg.reasoning, c("n_steps"), c("n_think")),
-        "error_patterns": F.error_patterns(
-            cfg.errors, cfg.operations, c("_phrase"), c("n_repetitions"), c("_repeated_coordinates")
-        ),
-        "task_type_score": F.task_type_score(cfg.task),
-    }
-
-
 def diagnostic_exprs() -> dict[str, pl.Expr]:
-    """The diagnostics that are not plain counts (DESIGN §4)."""
+    """The diagnostics that are not plain counts (docs/design.md §4)."""
     return {
         "has_self_correction": pl.col("_phrase") | (pl.col("sample_type") == "self_correction").fill_null(False),
         "has_backtracking": pl.col("_repeated_coordinates") > 0,
@@ -68,10 +44,17 @@ def diagnostic_exprs() -> dict[str, pl.Expr]:
     }
 
 
+def factor_columns(cfg: ScoreConfig) -> list[str]:
+    """The factor columns of a file scored with ``cfg``, in file order: the built-ins, then the custom ones."""
+    return [*FACTORS, *cfg.custom.weights]
+
+
 def composite_weights(cfg: ScoreConfig) -> dict[str, float]:
-    """Column -> weight in the composite (custom factors included; renormalised only if asked)."""
-    weights = {FACTOR_COLUMN[k]: v for k, v in cfg.weights.items()}
-    weights.update(cfg.custom.weights)
+    """Column -> weight in the composite: ``weights`` then ``custom.weights`` (renormalised only if asked).
+
+    Config order is kept: it is the summation order of the composite, so it decides the last bit.
+    """
+    weights = {**cfg.weights, **cfg.custom.weights}
     if cfg.custom.renormalize:
         total = sum(weights.values())
         if total > 0:
@@ -79,30 +62,32 @@ def composite_weights(cfg: ScoreConfig) -> dict[str, float]:
     return weights
 
 
-def score_frame(lf: pl.LazyFrame, cfg: ScoreConfig, custom: dict[str, pl.Expr] | None = None) -> pl.LazyFrame:
-    """Add the factor, diagnostic and ``difficulty_score`` columns to a canonical LazyFrame.
+def composite_expr(cfg: ScoreConfig) -> pl.Expr:
+    """``difficulty_score``: the weighted sum of the factor columns, clipped to [clip_min, clip_max]."""
+    weighted = [pl.col(c) * w for c, w in composite_weights(cfg).items()]
+    return pl.sum_horizontal(weighted).clip(cfg.clip_min, cfg.clip_max).alias(SCORE_COLUMN)
+
+
+def score_frame(lf: pl.LazyFrame, cfg: ScoreConfig, custom: Sequence[Factor] = ()) -> pl.LazyFrame:
+    """Add the factor (built-in, then ``custom``), composite and diagnostic columns to a canonical LazyFrame.
 
     Three projections in one lazy plan: shared counts, then factors + diagnostics, then the composite.
     """
-    counts = count_exprs(cfg)
-    columns = {**factor_exprs(cfg), **(custom or {})}
-    weights = composite_weights(cfg)
-    composite = pl.sum_horizontal([pl.col(c) * w for c, w in weights.items()]).clip(cfg.clip_min, cfg.clip_max)
-    diagnostics = diagnostic_exprs()
-    order = [*lf.collect_schema().names(), *FACTOR_COLUMNS, *(custom or {}), SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()]
+    factors = (*BUILTIN_FACTORS, *custom)
+    diagnostics = [e.alias(n) for n, e in diagnostic_exprs().items()]
+    columns = [f.column for f in factors]
+    order = [*lf.collect_schema().names(), *columns, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()]
     return (
-        lf.with_columns(e.alias(n) for n, e in counts.items())
-        .with_columns(
-            [e.cast(pl.Float64).alias(n) for n, e in columns.items()] + [e.alias(n) for n, e in diagnostics.items()]
-        )
-        .with_columns(composite.alias(SCORE_COLUMN))
+        lf.with_columns(e.alias(n) for n, e in count_exprs(cfg).items())
+        .with_columns([f.build(cfg) for f in factors] + diagnostics)
+        .with_columns(composite_expr(cfg))
         .select(order)
     )
 
 
-def load_custom(cfg: ScoreConfig) -> dict[str, pl.Expr]:
-    """The custom factor expressions named by the config (empty when none)."""
-    return custom_factor_exprs(cfg.custom.module, cfg.custom.weights) if cfg.custom.module else {}
+def load_custom(cfg: ScoreConfig) -> tuple[Factor, ...]:
+    """The custom factors named by the config (none without a module)."""
+    return custom_factors(cfg.custom.module, cfg.custom.weights) if cfg.custom.module else ()
 
 
 def rejects_path_for(output: Path) -> Path:
@@ -111,7 +96,7 @@ def rejects_path_for(output: Path) -> Path:
 
 
 def default_output_for(input_path: Path) -> Path:
-    """``data/input.json`` -> ``data/input.scores.parquet`` (DESIGN §1)."""
+    """``data/input.json`` -> ``data/input.scores.parquet`` (docs/design.md §1)."""
     name = input_path.name
     for suffix in (".jsonl", ".ndjson", ".json", ".parquet", ".pq"):
         if name.lower().endswith(suffix):

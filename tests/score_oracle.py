@@ -1,4 +1,4 @@
-"""A plain per-sample Python implementation of DESIGN §4, written from the formulas, used as the test oracle."""
+"""A plain per-sample Python implementation of docs/design.md §4, written from the formulas, used as the test oracle."""
 
 from __future__ import annotations
 
@@ -100,8 +100,7 @@ def score_record(rec: dict[str, Any], cfg: ScoreConfig | None = None) -> dict[st
         "error_patterns": errors,
         "task_type_score": task,
     }
-    weights = {"task_type_score" if k == "task_type" else k: w for k, w in cfg.weights.items()}
-    composite = sum(weights[k] * v for k, v in values.items())
+    composite = sum(cfg.weights[k] * v for k, v in values.items())  # weights are keyed by output column
     values["difficulty_score"] = min(cfg.clip_max, max(cfg.clip_min, composite))
     values.update(
         n_steps=length,

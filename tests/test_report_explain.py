@@ -27,7 +27,14 @@ from pixelis_data.score import score_frame, score_to_parquet
 from pixelis_data.split import split_to_dir
 
 runner = CliRunner()
-FACTOR_KEYS = ("trajectory_complexity", "operation_sophistication", "reasoning_depth", "error_patterns", "task_type")
+# The weight keys are the output columns (docs/design.md §4), written out here rather than read from the registry.
+FACTOR_KEYS = (
+    "trajectory_complexity",
+    "operation_sophistication",
+    "reasoning_depth",
+    "error_patterns",
+    "task_type_score",
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +68,7 @@ def test_contributions_sum_to_the_composite_before_clipping(data, tmp_path_facto
     for sample_id in ids[:: len(ids) // 4]:
         ex = explain_sample(scores, sample_id, cfg)
         values = {f.name: f.value for f in ex.factors}
-        oracle = math.fsum(
-            w * values[c]
-            for c, w in zip(
-                (
-                    "trajectory_complexity",
-                    "operation_sophistication",
-                    "reasoning_depth",
-                    "error_patterns",
-                    "task_type_score",
-                ),
-                weights,
-                strict=True,
-            )
-        )
+        oracle = math.fsum(w * values[c] for c, w in zip(FACTOR_KEYS, weights, strict=True))
         assert math.isclose(ex.raw_composite, oracle, rel_tol=1e-12, abs_tol=1e-12)
         assert math.isclose(math.fsum(f.contribution for f in ex.factors), ex.raw_composite, abs_tol=1e-15)
         assert ex.composite == pytest.approx(ex.stored_score, abs=1e-12)

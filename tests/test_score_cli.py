@@ -66,6 +66,21 @@ def test_missing_empty_and_bad_config_exit_2_with_one_line(tmp_path, write_jsonl
     assert not (tmp_path / "in.scores.parquet").exists()
 
 
+def test_old_task_type_weight_key_names_the_new_one(tmp_path, write_jsonl):
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text("score:\n  weights:\n    task_type: 0.1\n    reasoning_depth: -1\n")
+    result = invoke(write_jsonl([rec(0)]), "--config", cfg)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "score.weights.task_type: renamed to task_type_score" in text
+    assert "score.weights.reasoning_depth: must be a finite number >= 0 (got -1.0)" in text  # every problem at once
+    ok = tmp_path / "new.yaml"
+    ok.write_text("score:\n  weights:\n    task_type_score: 1.0\n")
+    out = tmp_path / "s.parquet"
+    assert invoke(write_jsonl([rec(0, task_type="text_extraction")]), "-o", out, "--config", ok).exit_code == 0
+    assert pl.read_parquet(out)["difficulty_score"].to_list() == [0.3]
+
+
 def test_output_required_for_directories(tmp_path, write_jsonl):
     write_jsonl([rec(0)])
     result = invoke(tmp_path)
@@ -100,6 +115,18 @@ def test_custom_factor_module_errors(tmp_path, write_jsonl):
     assert wrong.exit_code == 2
     assert "not_an_expr(): must return a polars expression" in wrong.output
     assert "nope: no such function" in wrong.output
+    clash = tmp_path / "clash_factors.py"
+    clash.write_text(
+        "import polars as pl\n\ndef task_type_score():\n    return pl.lit(1.0)\n\n"
+        "def n_steps():\n    return pl.lit(1.0)\n"
+    )
+    taken = invoke(
+        path, "--factor-module", clash, "--factor-weight", "task_type_score=1", "--factor-weight", "n_steps=1"
+    )
+    assert taken.exit_code == 2
+    text = " ".join(taken.output.split())
+    assert "task_type_score: clashes with a built-in column name" in text
+    assert "n_steps: clashes with a built-in column name" in text
     malformed = invoke(path, "--factor-weight", "oops")
     assert malformed.exit_code == 2 and "NAME=WEIGHT" in malformed.output
 

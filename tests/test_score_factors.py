@@ -1,4 +1,4 @@
-"""Every factor and the composite against the per-sample Python oracle, plus the edge cases of DESIGN §4."""
+"""Every factor and the composite against the per-sample Python oracle, plus the edge cases of docs/design.md §4."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pixelis_data import factors as F
-from pixelis_data.config import DataConfig, ErrorPatternConfig, ScoreConfig, TaskConfig
+from pixelis_core.config_io import ConfigError, from_dict
+from pixelis_data.config import CustomFactorsConfig, DataConfig, ErrorPatternConfig, ScoreConfig, TaskConfig
+from pixelis_data.custom_factors import custom_factors
+from pixelis_data.factor_registry import BUILTIN_FACTORS, FACTORS, Factor
 from pixelis_data.schema import FACTOR_COLUMNS, SCORE_COLUMN
-from pixelis_data.score import score_frame
+from pixelis_data.score import count_exprs, score_frame
 from tests.conftest import canonical_frame
 from tests.score_oracle import score_record
 
@@ -87,10 +89,17 @@ def test_factors_match_oracle(records):
     assert_matches_oracle(records)
 
 
+# docs/design.md §4: the five factors, in the column order of a scores file, with their default weights.
+SPEC_WEIGHTS = {
+    "trajectory_complexity": 0.30,
+    "operation_sophistication": 0.25,
+    "reasoning_depth": 0.20,
+    "error_patterns": 0.15,
+    "task_type_score": 0.10,
+}
+
 weights = st.dictionaries(
-    st.sampled_from(
-        ["trajectory_complexity", "operation_sophistication", "reasoning_depth", "error_patterns", "task_type"]
-    ),
+    st.sampled_from(list(SPEC_WEIGHTS)),
     st.floats(0, 2),
     min_size=5,
     max_size=5,
@@ -192,13 +201,54 @@ def test_composite_is_clipped():
     assert scored([{"trajectory": []}], cfg)[0][SCORE_COLUMN] == 0.1
 
 
-def test_factor_functions_work_standalone():
-    frame = canonical_frame([{"trajectory": [{"action": "THINK"}] * 3 + [{"action": "ZOOM_IN"}]}])
-    got = frame.select(
-        F.reasoning_depth(ScoreConfig().reasoning).alias("r"),
-        F.task_type_score(TaskConfig(default=0.25)).alias("t"),
-    ).row(0)
-    assert got == (pytest.approx(1 - 0.15 / 0.4 * 0.3), 0.25)  # r = 0.75
+def test_factors_take_their_constants_from_their_config_section():
+    cfg = ScoreConfig(task=TaskConfig(default=0.25))
+    got = scored([{"trajectory": [{"action": "THINK"}] * 3 + [{"action": "ZOOM_IN"}]}], cfg)[0]
+    assert (got["reasoning_depth"], got["task_type_score"]) == (pytest.approx(1 - 0.15 / 0.4 * 0.3), 0.25)  # r = 0.75
+
+
+def test_registry_is_the_spec():
+    assert FACTOR_COLUMNS == tuple(SPEC_WEIGHTS) == tuple(f.column for f in BUILTIN_FACTORS) == tuple(FACTORS)
+    assert ScoreConfig().weights == SPEC_WEIGHTS
+    counts = count_exprs(ScoreConfig())
+    for factor in BUILTIN_FACTORS:
+        assert factor.section in ScoreConfig.__dataclass_fields__, factor
+        assert set(factor.inputs) <= set(counts), factor
+        assert factor.description and "\n" not in factor.description, factor
+
+
+def test_old_weight_key_is_renamed_and_reported_with_the_other_problems():
+    with pytest.raises(ConfigError) as info:
+        from_dict(DataConfig, {"score": {"weights": {"task_type": 0.1, "speed": 1.0, "reasoning_depth": -1.0}}})
+    assert info.value.problems == [
+        "score.weights.task_type: renamed to task_type_score (weights are keyed by output column)",
+        "score.weights.speed: unknown factor (known: " + ", ".join(SPEC_WEIGHTS) + ")",
+        "score.weights.reasoning_depth: must be a finite number >= 0 (got -1.0)",
+    ]
+
+
+def test_custom_factors_are_registry_entries_scored_like_the_built_ins(tmp_path):
+    module = tmp_path / "mine.py"
+    module.write_text(
+        "import polars as pl\n\n"
+        'def steps_seen():\n    """Steps, from the shared count.\n\n    More."""\n'
+        "    return pl.col('n_steps') / 10\n"
+    )
+    (factor,) = custom_factors(str(module), {"steps_seen": 0.5})
+    assert isinstance(factor, Factor)
+    assert (factor.column, factor.weight, factor.section, factor.description) == (
+        "steps_seen",
+        0.5,
+        None,
+        "Steps, from the shared count.",
+    )
+    cfg = ScoreConfig(custom=CustomFactorsConfig(module=str(module), weights={"steps_seen": 0.5}))
+    frame = canonical_frame([{"trajectory": [{"action": "THINK"}] * 4}])
+    got = score_frame(frame.lazy(), cfg, (factor,)).collect()
+    assert got.columns[frame.width :][:7] == [*FACTOR_COLUMNS, "steps_seen", SCORE_COLUMN]
+    plain = score_frame(frame.lazy(), ScoreConfig()).collect()
+    assert got["steps_seen"].to_list() == [0.4]
+    assert got[SCORE_COLUMN][0] == pytest.approx(plain[SCORE_COLUMN][0] + 0.5 * 0.4, abs=1e-15)
 
 
 def test_custom_phrases_from_config():

@@ -16,7 +16,7 @@ import polars as pl
 from pixelis_data.config import DataConfig
 from pixelis_data.report.inputs import ReportInputError
 from pixelis_data.schema import CATEGORIES, FACTOR_COLUMNS, SCORE_COLUMN
-from pixelis_data.score import composite_weights
+from pixelis_data.score import composite_weights, factor_columns
 from pixelis_data.split.thresholds import Thresholds, category_expr, compute_thresholds
 from pixelis_data.summary import HIST_BINS, factor_summary, histogram, mean_by
 
@@ -81,7 +81,7 @@ def scores_view(path: Path, config: DataConfig) -> ScoresView:
     if missing:
         raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}; is it a `pixelis score` output?")
     weights = composite_weights(config.score)
-    factors = [*FACTOR_COLUMNS, *(c for c in config.score.custom.weights if c in names)]
+    factors = [c for c in factor_columns(config.score) if c in names]  # all built-ins: checked above
     series = scores.select(SCORE_COLUMN).collect()[SCORE_COLUMN].drop_nulls()
     if series.len() == 0:
         raise ReportInputError(f"{path}: no scored samples (0 rows with a {SCORE_COLUMN})")
