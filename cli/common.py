@@ -1,15 +1,16 @@
-"""Shared CLI plumbing: consoles, one-line errors with exit code 2, config loading."""
+"""Shared CLI plumbing: consoles, one-line errors with exit code 2, config loading with overrides."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pixelis_core.config_io import ConfigError, load_yaml
+from pixelis_core.config_io import ConfigError, apply_overrides, load_yaml, parse_sets
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,9 +26,57 @@ def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_config(cls: type[T], path: Path | None) -> T:
-    """Load a config dataclass from ``--config`` (defaults when None); a bad file or value exits 2."""
+def set_option(example: str) -> Any:
+    """The repeatable ``--set KEY=VALUE`` option of every command that reads a config file."""
+    return typer.Option(
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        show_default=False,
+        help=f"Set one config field: a dotted KEY and a YAML VALUE, e.g. --set {example} (repeatable). "
+        "Order: the --config file (or the defaults), then every --set, then the specific flags, which win.",
+    )
+
+
+def build_config(
+    cls: type[T], path: Path | None, sets: Sequence[str] = (), flags: Mapping[str, Any] | None = None
+) -> T:
+    """``cls`` from the file at ``path`` (defaults when None), then ``--set`` items, then the specific flags.
+
+    ``flags`` maps dotted fields to the values of a command's own options (None: not given). The
+    ``--set`` items and the flags are applied in one :func:`apply_overrides`, so a flag wins over a
+    ``--set`` of the same field and every problem is reported at once. Raises :class:`ConfigError`.
+    """
+    config = load_yaml(cls, path)
+    changes = parse_sets(sets)
+    changes.update({key: value for key, value in (flags or {}).items() if value is not None})
+    # keep_none: a --set KEY=null must reach the config; the flags that were not given are already dropped
+    return apply_overrides(config, changes, keep_none=True)
+
+
+def load_config(
+    cls: type[T],
+    path: Path | None,
+    sets: Sequence[str] = (),
+    flags: Mapping[str, Any] | None = None,
+    *,
+    flag_names: Mapping[str, str] | None = None,
+) -> T:
+    """:func:`build_config`; any problem is a one-line error with exit code 2.
+
+    ``flag_names`` (dotted field -> option, e.g. ``{"split.eval_fraction": "--eval-fraction"}``): a
+    problem of a field that such an option set is reported under the option's name.
+    """
     try:
-        return load_yaml(cls, path)
+        return build_config(cls, path, sets, flags)
     except ConfigError as err:
-        fail(f"invalid config: {err}")
+        fail(f"invalid config: {_name_flags(err, flags or {}, flag_names or {})}")
+
+
+def _name_flags(err: ConfigError, flags: Mapping[str, Any], flag_names: Mapping[str, str]) -> str:
+    given = {key: name for key, name in flag_names.items() if flags.get(key) is not None}
+    problems = []
+    for problem in err.problems:
+        field, sep, rest = problem.partition(":")
+        problems.append(given[field] + sep + rest if sep and field in given else problem)
+    return str(ConfigError(problems, err.source))

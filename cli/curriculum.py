@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from cli.common import console, fail, load_config
+from cli.common import console, fail, load_config, set_option
 from pixelis_core.config_io import ConfigError
 from pixelis_data.schema import CATEGORIES
-from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_train.curriculum.config import POLICIES, CurriculumConfig
 from pixelis_train.curriculum.simulate import SimulationResult, simulate_model, simulate_trace, write_jsonl
 from pixelis_train.curriculum.synthetic import parse_model
 from pixelis_train.curriculum.trace import TraceError, read_trace
@@ -48,7 +47,7 @@ def _render(result: SimulationResult, holds: bool) -> None:
         timeline.add_row(
             f"{seg.start}-{seg.end}",
             f"{seg.stage}: {seg.stage_name}",
-            _weights(seg.weights),
+            _weights(result.stage_weights[seg.stage]),
             f"x{seg.interval_scale:g}",
             cooldown,
         )
@@ -90,6 +89,7 @@ def simulate(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Curriculum YAML (the shape of configs/curriculum.yaml); default: built-in."
     ),
+    sets: list[str] = set_option("min_performance=0.7"),
     trace: Path | None = typer.Option(
         None, "--trace", help="CSV with columns step,simple,medium,hard: one row per evaluation, values in [0, 1]."
     ),
@@ -105,7 +105,7 @@ def simulate(
         min=1,
         help="Simulate up to this step (model: default twice the planned schedule; trace: default all rows).",
     ),
-    policy: str | None = typer.Option(None, "--policy", help="Override the config's policy: adaptive, fixed or none."),
+    policy: str | None = typer.Option(None, "--policy", help=f"Override the config's policy: {', '.join(POLICIES)}."),
     jsonl: Path | None = typer.Option(
         None, "--jsonl", help="Also write the run, timeline segments, cooldowns and events as JSONL (atomic)."
     ),
@@ -114,12 +114,7 @@ def simulate(
     """Run the curriculum policy on a performance trace or a synthetic learning curve and print its timeline."""
     if (trace is None) == (model is None):
         fail("pass exactly one of --trace CSV or --model PARAMS")
-    cfg = load_config(CurriculumConfig, config)
-    if policy is not None:
-        try:
-            cfg = dataclasses.replace(cfg, policy=policy)  # type: ignore[arg-type]
-        except ConfigError as err:
-            fail(f"--policy: {err}")
+    cfg = load_config(CurriculumConfig, config, sets, {"policy": policy}, flag_names={"policy": "--policy"})
     try:
         if trace is not None:
             result = simulate_trace(cfg, read_trace(trace), steps=steps, source=f"trace {trace}")

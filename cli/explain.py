@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from cli.common import console, err_console, fail, load_config
+from cli.common import console, err_console, fail, load_config, set_option
 from pixelis_data.config import DataConfig
 from pixelis_data.report.explain import Explanation, explain_sample
 from pixelis_data.report.inputs import ReportInputError
@@ -116,6 +116,7 @@ def explain(
         help="Data config YAML the scores were computed with (weights, clipping, phrases, "
         "split percentiles). Default: the built-in defaults.",
     ),
+    sets: list[str] = set_option("split.simple_percentile=25"),
     max_chars: int = typer.Option(
         160,
         "--max-chars",
@@ -129,7 +130,7 @@ def explain(
     repeated an action, revisited coordinates or used a self-correction phrase; the sample's category and the
     percentile of its score among all scores.
     """
-    cfg = load_config(DataConfig, config)
+    cfg = load_config(DataConfig, config, sets)
     if not scores.is_file():
         fail(f"{scores}: no such file")
     if split is not None and not split.is_dir():

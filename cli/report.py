@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import console, fail, load_config
+from cli.common import console, fail, load_config, set_option
 from pixelis_data.config import DataConfig
 
 
@@ -32,6 +32,7 @@ def report(
         help="Data config YAML (shape of configs/data.yaml): factor weights, clipping and the split percentiles "
         "used for the thresholds of a scores file. Default: the built-in defaults.",
     ),
+    sets: list[str] = set_option("split.medium_percentile=75"),
 ) -> None:
     """Draw the figures of a scores file, a split directory or a training run into one HTML page.
 
@@ -43,9 +44,10 @@ def report(
 
     Needs matplotlib: pip install 'pixelis\\[report]'.
     """
-    from pixelis_data.report import ReportDependencyError, ReportInputError, build_report
+    from pixelis_data.report import ReportDependencyError, ReportInputError
+    from pixelis_train.report import build_report
 
-    cfg = load_config(DataConfig, config)
+    cfg = load_config(DataConfig, config, sets)
     if output.is_dir():
         fail(f"--output {output}: is a directory; give a file name such as {output / 'report.html'}")
     started = time.perf_counter()

@@ -7,9 +7,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from cli.common import console, err_console, fail, load_config
+from cli.common import console, err_console, fail, load_config, set_option
 from cli.score_report import render_score_report
-from pixelis_core.config_io import ConfigError, override
 from pixelis_data.config import DataConfig
 from pixelis_data.custom_factors import FactorModuleError
 from pixelis_data.readers import ADAPTERS, InputError
@@ -45,6 +44,7 @@ def score(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML with the shape of configs/data.yaml (read/score sections)."
     ),
+    sets: list[str] = set_option("score.clip_min=0.2"),
     factor_module: str | None = typer.Option(
         None, "--factor-module", help="Module (dotted name or .py file) of extra factors: functions returning pl.Expr."
     ),
@@ -62,22 +62,13 @@ def score(
     Bad records are quarantined in OUTPUT's .rejects.jsonl with their file, line/index, reason and raw text;
     the run goes on, and input = scored + rejected always.
     """
-    cfg = load_config(DataConfig, config)
-    if factor_module or factor_weight:
-        custom = cfg.score.custom
-        weights = {**custom.weights, **_parse_weights(factor_weight)}
-        try:
-            score_cfg = override(
-                cfg.score,
-                custom={
-                    "module": factor_module or custom.module,
-                    "weights": weights,
-                    "renormalize": custom.renormalize,
-                },
-            )
-        except ConfigError as err:
-            fail(f"invalid factor options: {err}")
-        cfg = override(cfg, score=score_cfg)
+    # each --factor-weight is one entry of the table: it adds to (or replaces) the config's weights
+    flags: dict[str, object] = {"score.custom.module": factor_module}
+    flag_names = {"score.custom.module": "--factor-module"}
+    for name, weight in _parse_weights(factor_weight).items():
+        flags[f"score.custom.weights.{name}"] = weight
+        flag_names[f"score.custom.weights.{name}"] = f"--factor-weight {name}"
+    cfg = load_config(DataConfig, config, sets, flags, flag_names=flag_names)
     if fmt is not None and fmt not in ADAPTERS:
         raise typer.BadParameter(f"unknown format {fmt!r} (known: {', '.join(ADAPTERS)})", param_hint="--format")
     try:

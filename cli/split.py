@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import console, err_console, fail, load_config
-from pixelis_core.config_io import ConfigError
+from cli.common import console, err_console, fail, load_config, set_option
+from pixelis_core.config_io import apply_overrides
 from pixelis_data.config import DataConfig
 from pixelis_data.split import SplitError, SplitResult, split_to_dir
 from pixelis_data.split.run import input_kind
@@ -32,23 +31,21 @@ def default_output_dir(input_path: Path) -> Path:
     )
 
 
-def _config(path: Path | None, eval_fraction: float | None, eval_per_category: int | None) -> DataConfig:
-    config = load_config(DataConfig, path)
+_FLAG_NAMES = {"split.eval_fraction": "--eval-fraction", "split.eval_per_category": "--eval-per-category"}
+
+
+def _config(
+    path: Path | None, sets: list[str], eval_fraction: float | None, eval_per_category: int | None
+) -> DataConfig:
     if eval_fraction is not None and eval_per_category is not None:
         fail("--eval-fraction and --eval-per-category exclude each other; pass one")
-    changes: dict[str, object] = {}
+    flags = {"split.eval_fraction": eval_fraction, "split.eval_per_category": eval_per_category}
+    config = load_config(DataConfig, path, sets, flags, flag_names=_FLAG_NAMES)
     if eval_fraction is not None:
-        changes = {"eval_fraction": eval_fraction, "eval_per_category": None}
-    elif eval_per_category is not None:
-        changes = {"eval_per_category": eval_per_category}
-    try:
-        return dataclasses.replace(config, split=dataclasses.replace(config.split, **changes))
-    except ConfigError as err:
-        fail(
-            f"invalid option: {err}".replace("eval_fraction:", "--eval-fraction:").replace(
-                "eval_per_category:", "--eval-per-category:"
-            )
-        )
+        # --eval-fraction chooses the fraction mode: a per-category count from the file or --set goes
+        # (null is always valid, and the rest was checked just above)
+        config = apply_overrides(config, {"split.eval_per_category": None}, keep_none=True)
+    return config
 
 
 def _fmt_share(x: float) -> str:
@@ -144,6 +141,7 @@ def split(
     config_path: Path | None = typer.Option(
         None, "--config", help="Data config YAML (sections read / score / split), the same file `pixelis score` reads."
     ),
+    sets: list[str] = set_option("split.iqr_multiplier=.inf"),
     fmt: str | None = typer.Option(None, "--format", help="Record format of raw INPUT (default: auto-detected)."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Write into a non-empty directory that holds no pixelis manifest."
@@ -152,7 +150,7 @@ def split(
     """Cut scored samples into simple / medium / hard Arrow files plus a stable, stratified eval.arrow."""
     if not by_category:
         fail("choose a split strategy: --by-category (the only one so far)")
-    config = _config(config_path, eval_fraction, eval_per_category)
+    config = _config(config_path, sets, eval_fraction, eval_per_category)
     out_dir = output if output is not None else default_output_dir(input_path)
     with Progress(
         TextColumn("{task.description}"),

@@ -4,38 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from cli.common import console, fail
-from pixelis_core.config_io import ConfigError, from_dict, load_yaml, to_dict
+from cli.common import build_config, console, fail, set_option
+from pixelis_core.config_io import ConfigError
 
 if TYPE_CHECKING:
     from pixelis_train.config import TrainConfig
     from pixelis_train.loop import RunSummary
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    if value is None:
-        return
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data[key]
-    data[leaf] = value
-
-
-def resolve_config(config_path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
-    """The config file (or defaults) with CLI overrides (dotted field -> value; None = not given) applied."""
+def resolve_config(config_path: Path | None, overrides: dict[str, Any], sets: Sequence[str] = ()) -> TrainConfig:
+    """The config file (or defaults), then ``--set`` items, then CLI overrides (dotted field -> value; None =
+    not given). Raises ConfigError listing every problem."""
     from pixelis_train.config import TrainConfig
 
-    base = load_yaml(TrainConfig, config_path)
-    data = to_dict(base)
-    for dotted, value in overrides.items():
-        _set(data, dotted, value)
-    return from_dict(TrainConfig, data, source="command line")
+    return build_config(TrainConfig, config_path, sets, overrides)
 
 
 def torchrun_command(argv: list[str], nproc: int) -> list[str]:
@@ -62,9 +51,9 @@ def render_summary(summary: RunSummary) -> None:
     timeline = Table(title="stage timeline", title_justify="left")
     for column in ("step", "from", "to", "event", "why"):
         timeline.add_column(column)
-    for item in summary.timeline:
-        timeline.add_row(str(item["step"]), item["from"], item["to"], item["kind"], item["reason"])
-    if not summary.timeline:
+    for change in summary.timeline.changes:
+        timeline.add_row(str(change.step), change.before, change.after, change.kind, change.reason)
+    if not summary.timeline.changes:
         timeline.add_row("-", "-", "-", "-", "no stage change")
     console.print(timeline)
     if summary.final_eval:
@@ -104,6 +93,7 @@ def train(
         None, "--model", help="tiny-vl | tiny-text (tiny random models built offline) | local dir | hub id."
     ),
     config: Path | None = typer.Option(None, "--config", help="TrainConfig YAML (shape of configs/train.yaml)."),
+    sets: list[str] = set_option("optim.lr=0.05"),
     image_root: Path | None = typer.Option(None, "--image-root", help="Directory image paths are relative to."),
     steps: int | None = typer.Option(None, "--steps", help="Total optimizer steps."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default: runs/SPLIT-MODEL)."),
@@ -167,6 +157,7 @@ def train(
                 "model.gradient_checkpointing": True if gradient_checkpointing else None,
                 "distributed.strategy": distributed,
             },
+            sets,
         )
     except ConfigError as err:
         fail(f"invalid config: {err}")

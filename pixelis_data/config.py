@@ -1,4 +1,4 @@
-"""Data-side configuration: reading (aliases), scoring (every constant of DESIGN §4), splitting.
+"""Data-side configuration: reading (aliases), scoring (every constant of docs/design.md §4), splitting.
 
 The YAML file ``configs/data.yaml`` has exactly this shape; every section and key is optional and
 defaults to the values below, which reproduce the original Pixelis preprocessor.
@@ -6,10 +6,10 @@ defaults to the values below, which reproduce the original Pixelis preprocessor.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from pixelis_core.config_io import Problems
+from pixelis_data.factor_registry import FACTORS, RENAMED_WEIGHT_KEYS, default_weights
 from pixelis_data.split.config import SplitConfig
 
 DEFAULT_COMPLEXITY: dict[str, float] = {
@@ -35,13 +35,6 @@ DEFAULT_SAMPLE_TYPE_MODIFIERS: dict[str, float] = {
     "trap_perceptual": 0.2,
     "trap_logical": 0.25,
     "self_correction": 0.15,
-}
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "trajectory_complexity": 0.30,
-    "operation_sophistication": 0.25,
-    "reasoning_depth": 0.20,
-    "error_patterns": 0.15,
-    "task_type": 0.10,
 }
 DEFAULT_PHRASES: tuple[str, ...] = ("doesn't seem right", "let me try", "actually", "wait", "correction")
 # Operation names seen in the wild -> canonical names. Keys match case-insensitively and ignoring
@@ -70,7 +63,6 @@ DEFAULT_ALIASES: dict[str, str] = {
     "Reasoning": "THINK",
     "Thought": "THINK",
 }
-FACTOR_NAMES: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
 
 
 def alias_key(name: str) -> str:
@@ -79,8 +71,8 @@ def alias_key(name: str) -> str:
 
 
 def _non_negative_table(p: Problems, name: str, table: dict[str, float]) -> None:
-    for key, value in table.items():
-        p.check(math.isfinite(value) and value >= 0, f"{name}.{key}: must be a finite number >= 0 (got {value})")
+    # kept as a name for ScoreConfig's check; the check itself is Problems.non_negative_table
+    p.non_negative_table(name, table)
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ class ReadConfig:
     """How input files are read and normalised to the canonical record."""
 
     aliases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
-    """Operation-name aliases -> canonical names (the default table of DESIGN §3)."""
+    """Operation-name aliases -> canonical names (the default table of docs/design.md §3)."""
     extra_aliases: dict[str, str] = field(default_factory=dict)
     """User aliases added on top of ``aliases`` (they win on a clash); extend here rather than copy the table."""
     chunk_mb: int = 32
@@ -124,7 +116,7 @@ class TrajectoryComplexityConfig:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(self.min_steps >= 0, f"min_steps: must be >= 0 (got {self.min_steps})")
-        p.check(0 <= self.short_score <= 1, f"short_score: must be in [0, 1] (got {self.short_score})")
+        p.number("short_score", self.short_score, 0, 1)
         p.check(self.saturation_steps >= 1, f"saturation_steps: must be >= 1 (got {self.saturation_steps})")
         p.raise_if_any()
 
@@ -143,12 +135,12 @@ class OperationConfig:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(bool(self.complexity), "complexity: the table must not be empty")
-        _non_negative_table(p, "complexity", self.complexity)
+        p.non_negative_table("complexity", self.complexity)
         p.check(
             bool(self.complexity) and max(self.complexity.values()) > 0,
             "complexity: at least one weight must be > 0",
         )
-        p.check(0 <= self.no_known_score <= 1, f"no_known_score: must be in [0, 1] (got {self.no_known_score})")
+        p.number("no_known_score", self.no_known_score, 0, 1)
         p.check(self.unique_bonus >= 0, f"unique_bonus: must be >= 0 (got {self.unique_bonus})")
         p.raise_if_any()
 
@@ -175,7 +167,7 @@ class ReasoningConfig:
             f"low_ratio/high_ratio: need 0 < low_ratio <= high_ratio <= 1 (got {self.low_ratio}, {self.high_ratio})",
         )
         p.check(self.over_range > 0, f"over_range: must be > 0 (got {self.over_range})")
-        p.check(0 <= self.over_penalty <= 1, f"over_penalty: must be in [0, 1] (got {self.over_penalty})")
+        p.number("over_penalty", self.over_penalty, 0, 1)
         p.check(bool(self.think_action), "think_action: must not be empty")
         p.raise_if_any()
 
@@ -208,9 +200,8 @@ class ErrorPatternConfig:
         p.check(all(ph.strip() for ph in self.phrases), "phrases: a phrase must not be empty")
         p.check(self.repetition_run >= 2, f"repetition_run: must be >= 2 (got {self.repetition_run})")
         for name in ("phrase_score", "repetition_score", "repeated_coordinate_score", "cap"):
-            value = getattr(self, name)
-            p.check(math.isfinite(value) and value >= 0, f"{name}: must be a finite number >= 0 (got {value})")
-        _non_negative_table(p, "sample_type_modifiers", self.sample_type_modifiers)
+            p.number(name, getattr(self, name), 0)
+        p.non_negative_table("sample_type_modifiers", self.sample_type_modifiers)
         p.raise_if_any()
 
 
@@ -225,10 +216,10 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         p = Problems()
-        _non_negative_table(p, "difficulty", self.difficulty)
+        p.non_negative_table("difficulty", self.difficulty)
         lowered = [k.lower() for k in self.difficulty]
         p.check(len(set(lowered)) == len(lowered), "difficulty: two task types differ only by case")
-        p.check(0 <= self.default <= 1, f"default: must be in [0, 1] (got {self.default})")
+        p.number("default", self.default, 0, 1)
         p.raise_if_any()
 
 
@@ -245,17 +236,17 @@ class CustomFactorsConfig:
 
     def __post_init__(self) -> None:
         p = Problems()
-        _non_negative_table(p, "weights", self.weights)
+        p.non_negative_table("weights", self.weights)
         p.check(self.module is not None or not self.weights, "weights: given without a module")
         p.raise_if_any()
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """The five factors, their weights and the clip bounds of the composite (DESIGN §4)."""
+    """The five factors, their weights and the clip bounds of the composite (docs/design.md §4)."""
 
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    """Weight of each built-in factor in the composite."""
+    weights: dict[str, float] = field(default_factory=default_weights)
+    """Weight of each built-in factor in the composite, by output column (``pixelis_data/factor_registry.py``)."""
     clip_min: float = 0.1
     """Lower clip bound of difficulty_score."""
     clip_max: float = 1.0
@@ -276,7 +267,10 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         p = Problems()
         for key in self.weights:
-            p.check(key in DEFAULT_WEIGHTS, f"weights.{key}: unknown factor (known: {', '.join(DEFAULT_WEIGHTS)})")
+            if key in RENAMED_WEIGHT_KEYS:
+                p.add(f"weights.{key}: renamed to {RENAMED_WEIGHT_KEYS[key]} (weights are keyed by output column)")
+            else:
+                p.check(key in FACTORS, f"weights.{key}: unknown factor (known: {', '.join(FACTORS)})")
         _non_negative_table(p, "weights", self.weights)
         p.check(
             self.clip_min <= self.clip_max,

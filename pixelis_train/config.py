@@ -1,17 +1,19 @@
 """Training configuration: one frozen dataclass per section; ``configs/train.yaml`` has exactly this shape.
 
-CLI flags of ``pixelis train`` override single fields; the resolved config is written to the run
-directory (``config.yaml``) and stored in every checkpoint.
+``pixelis train --set KEY=VALUE`` and its specific flags override single fields (through
+``pixelis_core.config_io.apply_overrides``); the resolved config is written to the run directory
+(``config.yaml``) and stored in every checkpoint.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from pixelis_core.config_io import Problems
 from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_train.stream.config import StreamMode
 
 DEFAULT_OPERATIONS: dict[str, str] = {
     "ZOOM_IN": 'crop the image to a region and look closer; arguments {"bbox": [x1, y1, x2, y2]} in pixels',
@@ -60,12 +62,13 @@ class ModelConfig:
             256 <= self.tiny_vocab_size <= 65536,
             f"tiny_vocab_size: must be in [256, 65536] (got {self.tiny_vocab_size})",
         )
+        p.literals(self)
         p.raise_if_any()
 
 
 @dataclass(frozen=True)
 class LoraConfig:
-    """LoRA adapter (PEFT); DESIGN §8 defaults."""
+    """LoRA adapter (PEFT); docs/design.md §8 defaults."""
 
     r: int = 32
     """Rank of the update matrices."""
@@ -80,7 +83,7 @@ class LoraConfig:
         p = Problems()
         p.check(self.r >= 1, f"r: must be >= 1 (got {self.r})")
         p.check(self.alpha >= 1, f"alpha: must be >= 1 (got {self.alpha})")
-        p.check(0 <= self.dropout < 1, f"dropout: must be in [0, 1) (got {self.dropout})")
+        p.number("dropout", self.dropout, 0, 1, high_open=True)
         p.check(bool(self.target_modules), "target_modules: must not be empty")
         p.raise_if_any()
 
@@ -116,7 +119,7 @@ class OptimConfig:
         p.check(self.micro_batch >= 1, f"micro_batch: must be >= 1 (got {self.micro_batch})")
         p.check(self.grad_accum >= 1, f"grad_accum: must be >= 1 (got {self.grad_accum})")
         p.check(math.isfinite(self.lr) and self.lr > 0, f"lr: must be > 0 (got {self.lr})")
-        p.check(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio: must be in [0, 1] (got {self.min_lr_ratio})")
+        p.number("min_lr_ratio", self.min_lr_ratio, 0, 1)
         p.check(self.warmup_steps >= 0, f"warmup_steps: must be >= 0 (got {self.warmup_steps})")
         p.check(self.weight_decay >= 0, f"weight_decay: must be >= 0 (got {self.weight_decay})")
         p.check(
@@ -152,14 +155,17 @@ class FormatConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Where the training data comes from and how it is streamed and evaluated."""
+class TrainDataConfig:
+    """The ``data:`` section of TrainConfig: where the training data comes from and how it is streamed.
+
+    (Not ``pixelis_data.config.DataConfig``, the data side's whole config for score / split.)
+    """
 
     image_root: str | None = None
     """Directory relative image paths are resolved against; None: the working directory."""
     skip_bad_samples: bool = False
     """Skip (and count) samples whose images are missing or unreadable instead of stopping the run."""
-    stream_mode: Literal["stratified", "random"] = "stratified"
+    stream_mode: StreamMode = "stratified"
     """Per-category counts of each batch: largest remainder (exact mix) or multinomial."""
     format: FormatConfig = field(default_factory=FormatConfig)
     """Chat formatting."""
@@ -167,14 +173,17 @@ class DataConfig:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(self.image_root is None or bool(self.image_root.strip()), "image_root: must not be empty")
+        p.literals(self)
         p.raise_if_any()
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Per-category evaluation on eval.arrow (every ``curriculum.eval_interval`` steps) and early stopping.
+    """Per-category evaluation on eval.arrow and early stopping.
 
-    The metric is ``curriculum.metric``: the same number drives the policy and early stopping.
+    There is no interval here: evaluation runs every ``curriculum.eval_interval`` steps, the cadence of
+    the policy's decisions (each evaluation is one decision), so the two cannot drift apart. The metric
+    is ``curriculum.metric``: the same number drives the policy and early stopping.
     """
 
     max_per_category: int = 32
@@ -245,36 +254,30 @@ class CheckpointConfig:
         p.raise_if_any()
 
 
-DIST_STRATEGIES: tuple[str, ...] = ("auto", "ddp", "fsdp")
-DIST_BACKENDS: tuple[str, ...] = ("auto", "nccl", "gloo")
+DistStrategy = Literal["auto", "ddp", "fsdp"]
+"""How a multi-process run shares the model (see ``DistributedConfig.strategy``)."""
+DistBackend = Literal["auto", "nccl", "gloo"]
+"""The torch.distributed process-group backends offered."""
+DIST_STRATEGIES: tuple[str, ...] = get_args(DistStrategy)
+DIST_BACKENDS: tuple[str, ...] = get_args(DistBackend)
 
 
 @dataclass(frozen=True)
 class DistributedConfig:
     """Multi-process training under ``torchrun`` (rank and world size come from its environment)."""
 
-    strategy: Literal["auto", "ddp", "fsdp"] = "auto"
+    strategy: DistStrategy = "auto"
     """'ddp' (replicated model), 'fsdp' (FSDP2 fully_shard per decoder layer, for models that do not fit
     one GPU) or 'auto' (ddp); ignored with a single process."""
-    backend: Literal["auto", "nccl", "gloo"] = "auto"
+    backend: DistBackend = "auto"
     """Process-group backend; 'auto' is nccl on GPUs and gloo on CPU."""
     timeout_s: int = 600
     """Seconds any collective may wait for the other ranks before the job fails (instead of hanging)."""
 
     def __post_init__(self) -> None:
         p = Problems()
-        p.check(
-            self.strategy in DIST_STRATEGIES,
-            f"strategy: must be one of {', '.join(map(repr, DIST_STRATEGIES))} (got {self.strategy!r})",
-        )
-        p.check(
-            self.backend in DIST_BACKENDS,
-            f"backend: must be one of {', '.join(map(repr, DIST_BACKENDS))} (got {self.backend!r})",
-        )
-        p.check(
-            isinstance(self.timeout_s, int) and not isinstance(self.timeout_s, bool) and self.timeout_s >= 1,
-            f"timeout_s: must be an integer >= 1 (got {self.timeout_s!r})",
-        )
+        p.literals(self)
+        p.integer("timeout_s", self.timeout_s, 1)
         p.raise_if_any()
 
 
@@ -290,7 +293,7 @@ class TrainConfig:
     """LoRA adapter."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """Optimisation."""
-    data: DataConfig = field(default_factory=DataConfig)
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
     """Data, stream and formatting."""
     eval: EvalConfig = field(default_factory=EvalConfig)
     """Evaluation and early stopping."""

@@ -1,4 +1,4 @@
-"""Curriculum config: shipped YAML = defaults, DESIGN §6 values, validation reporting every problem."""
+"""Curriculum config: shipped YAML = defaults, docs/design.md §6 values, validation reporting every problem."""
 
 from __future__ import annotations
 

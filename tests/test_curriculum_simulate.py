@@ -193,7 +193,10 @@ def test_cli_model_with_config_and_policy_override(tmp_path: Path) -> None:
         (["--trace", "missing.csv"], "missing.csv: trace file not found"),
         (["--model", "tau_hard=-1"], "--model: tau_hard: must be > 0 (got -1.0)"),
         (["--model", "seed=0", "--steps", "100"], "steps: must be at least eval_interval (500)"),
-        (["--model", "seed=0", "--policy", "greedy"], "--policy: policy: must be one of"),
+        (
+            ["--model", "seed=0", "--policy", "greedy"],
+            "--policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')",
+        ),
         (["--model", "seed=0", "--config", "nope.yaml"], "invalid config: nope.yaml: cannot read config file"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Thresholds (DESIGN §5) against a numpy oracle, the inclusive category rule, and SplitConfig validation."""
+"""Thresholds (docs/design.md §5) against a numpy oracle, the inclusive category rule, and SplitConfig validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``SplitConfig``: every knob of ``pixelis split`` (DESIGN §5), the ``split:`` section of the data YAML.
+"""``SplitConfig``: every knob of ``pixelis split`` (docs/design.md §5), the ``split:`` section of the data YAML.
 
 This module must not import ``pixelis_data.config`` (that module imports this one).
 """
@@ -50,7 +50,7 @@ class SplitConfig:
             not math.isnan(self.iqr_multiplier) and self.iqr_multiplier >= 0,
             f"iqr_multiplier: must be >= 0 (.inf disables the filter) (got {self.iqr_multiplier})",
         )
-        p.check(0 <= self.eval_fraction < 1, f"eval_fraction: must be in [0, 1) (got {self.eval_fraction})")
+        p.number("eval_fraction", self.eval_fraction, 0, 1, high_open=True)
         p.check(
             self.eval_per_category is None or self.eval_per_category >= 0,
             f"eval_per_category: must be >= 0 or null (got {self.eval_per_category})",
@@ -61,9 +61,7 @@ class SplitConfig:
         p.check(
             1 <= self.batch_rows <= 10_000_000, f"batch_rows: must be between 1 and 10000000 (got {self.batch_rows})"
         )
-        p.check(
-            0 <= self.min_category_share <= 1, f"min_category_share: must be in [0, 1] (got {self.min_category_share})"
-        )
+        p.number("min_category_share", self.min_category_share, 0, 1)
         p.check(self.min_task_types >= 0, f"min_task_types: must be >= 0 (got {self.min_task_types})")
         p.raise_if_any()
 

@@ -1,4 +1,4 @@
-"""Curriculum configuration (DESIGN §6): the stage schedule and the policy parameters.
+"""Curriculum configuration (docs/design.md §6): the stage schedule and the policy parameters.
 
 ``configs/curriculum.yaml`` has exactly this shape and holds the defaults below. Torch-free: the
 policy and ``pixelis curriculum simulate`` run with only the data-side dependencies installed.
@@ -6,36 +6,27 @@ policy and ``pixelis curriculum simulate`` run with only the data-side dependenc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-from pixelis_core.config_io import Problems
+from pixelis_core.config_io import Problems, is_int, is_number
 from pixelis_data.schema import CATEGORIES
 
 WEIGHT_TOLERANCE = 1e-6
 """How far a stage's weights may sum away from 1 (YAML decimals such as 0.7 + 0.3 are not exact)."""
 
-POLICIES: tuple[str, ...] = ("adaptive", "fixed", "none")
-CURRICULUM_METRICS: tuple[str, ...] = ("token_accuracy", "exp_neg_loss", "action_accuracy")
+Policy = Literal["adaptive", "fixed", "none"]
+"""The curriculum policies (docs/curriculum.md)."""
+CurriculumMetric = Literal["token_accuracy", "exp_neg_loss", "action_accuracy"]
+"""Per-category metrics the policy can read (each in [0, 1], higher is better)."""
+POLICIES: tuple[str, ...] = get_args(Policy)
+CURRICULUM_METRICS: tuple[str, ...] = get_args(CurriculumMetric)
 
 
-def weight_problems(path: str, weights: Mapping[str, float]) -> list[str]:
+def check_mixture(p: Problems, path: str, weights: object) -> bool:
     """Every problem of a category mixture: unknown categories, bad values, a sum that is not 1."""
-    problems: list[str] = []
-    if not isinstance(weights, Mapping):
-        return [f"{path}: must be a mapping of category -> weight (got {weights!r})"]
-    for key, value in weights.items():
-        if key not in CATEGORIES:
-            problems.append(f"{path}.{key}: unknown category (known: {', '.join(CATEGORIES)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            problems.append(f"{path}.{key}: must be a finite number >= 0 (got {value!r})")
-    if not problems:
-        total = sum(float(v) for v in weights.values())
-        if abs(total - 1.0) > WEIGHT_TOLERANCE:
-            problems.append(f"{path}: weights must sum to 1 (got {total:.6g} from {dict(weights)})")
-    return problems
+    return p.non_negative_table(path, weights, known=CATEGORIES, what="category", total=1.0, tolerance=WEIGHT_TOLERANCE)
 
 
 def _complete(weights: Mapping[str, float]) -> dict[str, float]:
@@ -57,19 +48,14 @@ class StageConfig:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(isinstance(self.name, str) and bool(self.name.strip()), f"name: must not be empty (got {self.name!r})")
-        p.check(
-            self.steps is None
-            or (not isinstance(self.steps, bool) and isinstance(self.steps, int) and self.steps >= 1),
-            f"steps: must be an integer >= 1 or null (got {self.steps!r})",
-        )
-        for problem in weight_problems("weights", self.weights):
-            p.add(problem)
+        p.integer("steps", self.steps, 1, optional=True)
+        check_mixture(p, "weights", self.weights)
         p.raise_if_any()
         object.__setattr__(self, "weights", _complete(self.weights))
 
 
 def default_stages() -> tuple[StageConfig, ...]:
-    """The schedule of DESIGN §6 (the original project's defaults)."""
+    """The schedule of docs/design.md §6 (the original project's defaults)."""
     table = (
         ("simple", 2000, (1.0, 0.0, 0.0)),
         ("simple_medium", 2000, (0.7, 0.3, 0.0)),
@@ -82,9 +68,9 @@ def default_stages() -> tuple[StageConfig, ...]:
 
 @dataclass(frozen=True)
 class CurriculumConfig:
-    """Stage schedule and decision rules of the curriculum policy (DESIGN §6; docs/curriculum.md)."""
+    """Stage schedule and decision rules of the curriculum policy (docs/design.md §6; docs/curriculum.md)."""
 
-    policy: Literal["adaptive", "fixed", "none"] = "adaptive"
+    policy: Policy = "adaptive"
     """'adaptive': advance / roll back on performance; 'fixed': advance on the planned steps only;
     'none': one static mixture (``static_weights``) for the whole run."""
     stages: tuple[StageConfig, ...] = field(default_factory=default_stages)
@@ -103,51 +89,34 @@ class CurriculumConfig:
     """Evaluations averaged for the advance test, and evaluations after an advance that are checked."""
     max_stage_steps: int | None = None
     """Force an advance after this many steps in a stage, whatever the performance (null: never)."""
-    metric: Literal["token_accuracy", "exp_neg_loss", "action_accuracy"] = "token_accuracy"
+    metric: CurriculumMetric = "token_accuracy"
     """Per-category metric fed to the policy (all three lie in [0, 1], higher is better)."""
     static_weights: dict[str, float] | None = None
     """Mixture of the 'none' policy; null means the last stage's weights (the full mixture)."""
 
     def __post_init__(self) -> None:
         p = Problems()
-        p.check(self.policy in POLICIES, f"policy: must be one of {', '.join(POLICIES)} (got {self.policy!r})")
-        p.check(
-            self.metric in CURRICULUM_METRICS,
-            f"metric: must be one of {', '.join(CURRICULUM_METRICS)} (got {self.metric!r})",
-        )
+        p.literals(self)
         self._check_stages(p)
+        p.integer("eval_interval", self.eval_interval, 1)
+        p.number("min_performance", self.min_performance, 0, 1)
         p.check(
-            _is_int(self.eval_interval) and self.eval_interval >= 1,
-            f"eval_interval: must be an integer >= 1 (got {self.eval_interval!r})",
-        )
-        p.check(
-            _is_num(self.min_performance) and 0.0 <= self.min_performance <= 1.0,
-            f"min_performance: must be in [0, 1] (got {self.min_performance!r})",
-        )
-        p.check(
-            _is_num(self.rollback_threshold) and -1.0 <= self.rollback_threshold <= 0.0,
+            is_number(self.rollback_threshold) and -1.0 <= self.rollback_threshold <= 0.0,
             f"rollback_threshold: must be in [-1, 0] (a tolerated drop, got {self.rollback_threshold!r})",
         )
-        p.check(
-            _is_int(self.cooldown_steps) and self.cooldown_steps >= 0,
-            f"cooldown_steps: must be an integer >= 0 (got {self.cooldown_steps!r})",
-        )
-        p.check(
-            _is_num(self.interval_backoff) and 1.0 <= self.interval_backoff <= 100.0,
-            f"interval_backoff: must be in [1, 100] (got {self.interval_backoff!r})",
-        )
-        p.check(_is_int(self.window) and self.window >= 1, f"window: must be an integer >= 1 (got {self.window!r})")
+        p.integer("cooldown_steps", self.cooldown_steps, 0)
+        p.number("interval_backoff", self.interval_backoff, 1, 100)
+        p.integer("window", self.window, 1)
         if self.max_stage_steps is not None:
-            planned = [s.steps for s in self.stages if isinstance(s, StageConfig) and _is_int(s.steps)]
+            planned = [s.steps for s in self.stages if isinstance(s, StageConfig) and is_int(s.steps)]
             longest = max(planned, default=1)
             p.check(
-                _is_int(self.max_stage_steps) and self.max_stage_steps >= longest,
+                is_int(self.max_stage_steps) and self.max_stage_steps >= longest,
                 f"max_stage_steps: must be an integer >= the longest planned stage ({longest} steps) "
                 f"or null (got {self.max_stage_steps!r})",
             )
         if self.static_weights is not None:
-            for problem in weight_problems("static_weights", self.static_weights):
-                p.add(problem)
+            check_mixture(p, "static_weights", self.static_weights)
         p.raise_if_any()
         if self.static_weights is not None:
             object.__setattr__(self, "static_weights", _complete(self.static_weights))
@@ -182,11 +151,3 @@ class CurriculumConfig:
     def planned_total_steps(self) -> int:
         """Sum of the planned steps of every stage but the last (when the last stage starts at best)."""
         return sum(s.steps or 0 for s in self.stages)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_num(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

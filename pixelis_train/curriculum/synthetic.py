@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pixelis_core.config_io import ConfigError, Problems, from_dict
+from pixelis_core.config_io import ConfigError, Problems, from_dict, is_number
 from pixelis_data.schema import CATEGORIES
 
 
@@ -54,16 +54,19 @@ class LearningCurveModel:
 
     def __post_init__(self) -> None:
         p = Problems()
-        p.check(0.0 <= self.floor < 1.0, f"floor: must be in [0, 1) (got {self.floor})")
+        p.number("floor", self.floor, 0, 1, high_open=True)
         for c in CATEGORIES:
             ceil, tau = getattr(self, f"ceil_{c}"), getattr(self, f"tau_{c}")
-            p.check(self.floor <= ceil <= 1.0, f"ceil_{c}: must be in [floor={self.floor}, 1] (got {ceil})")
-            p.check(math.isfinite(tau) and tau > 0, f"tau_{c}: must be > 0 (got {tau})")
-        p.check(0.0 <= self.transfer <= 1.0, f"transfer: must be in [0, 1] (got {self.transfer})")
-        p.check(0.0 <= self.noise <= 0.5, f"noise: must be in [0, 0.5] (got {self.noise})")
-        p.check(0.0 <= self.collapse <= 10.0, f"collapse: must be in [0, 10] (got {self.collapse})")
-        p.check(math.isfinite(self.recovery) and self.recovery > 0, f"recovery: must be > 0 (got {self.recovery})")
-        p.check(self.seed >= 0, f"seed: must be >= 0 (got {self.seed})")
+            p.check(
+                is_number(ceil) and self.floor <= ceil <= 1.0,
+                f"ceil_{c}: must be in [floor={self.floor}, 1] (got {ceil})",
+            )
+            p.check(is_number(tau) and tau > 0, f"tau_{c}: must be > 0 (got {tau})")
+        p.number("transfer", self.transfer, 0, 1)
+        p.number("noise", self.noise, 0, 0.5)
+        p.number("collapse", self.collapse, 0, 10)
+        p.check(is_number(self.recovery) and self.recovery > 0, f"recovery: must be > 0 (got {self.recovery})")
+        p.integer("seed", self.seed, 0)
         p.raise_if_any()
 
     def describe(self) -> str:

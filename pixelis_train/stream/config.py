@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from pixelis_core.config_io import Problems
+from pixelis_core.config_io import Problems, is_int
 
-MODES: tuple[str, ...] = ("stratified", "random")
+StreamMode = Literal["stratified", "random"]
+"""How the per-category counts of a batch are drawn; also the type of ``TrainConfig.data.stream_mode``."""
+MODES: tuple[str, ...] = get_args(StreamMode)
 
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """Global batch geometry, seed and per-category count mode of the curriculum stream (DESIGN §7)."""
+    """Global batch geometry, seed and per-category count mode of the curriculum stream (docs/design.md §7)."""
 
     global_batch: int = 16
     """Samples per optimizer step over all ranks: micro_batch x grad_accum x world_size."""
@@ -24,28 +26,21 @@ class StreamConfig:
     """This process's rank, 0 <= rank < world_size."""
     seed: int = 0
     """Seeds the per-epoch permutations (and the per-step multinomial in ``random`` mode)."""
-    mode: Literal["stratified", "random"] = "stratified"
+    mode: StreamMode = "stratified"
     """Per-category counts: ``stratified`` (largest remainder with carried remainders) or ``random``
     (multinomial per step)."""
 
     def __post_init__(self) -> None:
         p = Problems()
-        for name in ("global_batch", "micro_batch", "world_size"):
-            value = getattr(self, name)
+        p.integer("global_batch", self.global_batch, 1)
+        p.integer("micro_batch", self.micro_batch, 1)
+        if p.integer("world_size", self.world_size, 1):  # the rank's bound is only meaningful for a valid one
             p.check(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                f"{name}: must be an integer >= 1 (got {value!r})",
-            )
-        p.check(
-            isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
-            f"seed: must be an integer >= 0 (got {self.seed!r})",
-        )
-        p.check(self.mode in MODES, f"mode: must be one of {', '.join(map(repr, MODES))} (got {self.mode!r})")
-        if isinstance(self.world_size, int) and self.world_size >= 1:
-            p.check(
-                isinstance(self.rank, int) and not isinstance(self.rank, bool) and 0 <= self.rank < self.world_size,
+                is_int(self.rank) and 0 <= self.rank < self.world_size,
                 f"rank: must be an integer in [0, world_size={self.world_size}) (got {self.rank!r})",
             )
+        p.integer("seed", self.seed, 0)
+        p.literals(self)
         if not p.items:
             per_pass = self.world_size * self.micro_batch
             p.check(
