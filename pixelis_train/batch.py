@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,30 +11,10 @@ import numpy as np
 from pixelis_train._deps import require
 from pixelis_train.chat import IGNORE_INDEX, ChatFormatter, Example
 from pixelis_train.images import BadSampleError
+from pixelis_train.progress import FormatStats
 
 torch = require("torch")
 F = require("torch.nn.functional")
-
-
-@dataclass
-class FormatStats:
-    """Counts of what happened to the samples given to :func:`format_rows` (they always add up)."""
-
-    formatted: int = 0
-    skipped: int = 0
-    truncated: int = 0
-    skip_reasons: list[str] = field(default_factory=list)
-    """The first few skip messages (each names the sample), for the run summary."""
-
-    def add(self, other: FormatStats) -> None:
-        """Fold the counts of ``other`` (e.g. one step's) into these."""
-        self.formatted += other.formatted
-        self.skipped += other.skipped
-        self.truncated += other.truncated
-        self.skip_reasons.extend(other.skip_reasons[: max(0, 20 - len(self.skip_reasons))])
-
-    def as_dict(self) -> dict[str, int]:
-        return {"formatted": self.formatted, "skipped": self.skipped, "truncated": self.truncated}
 
 
 def format_rows(

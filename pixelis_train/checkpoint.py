@@ -16,11 +16,9 @@ first. A directory named ``step-*`` is complete by construction (the rename is t
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelis_core.atomic import atomic_dir
 from pixelis_core.config_io import dump_yaml
 from pixelis_train._deps import require
 
@@ -58,23 +57,6 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     if not (path / "state.json").is_file():
         raise ValueError(f"--resume {resume}: not a checkpoint directory (no state.json)")
     return path
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as fh:
-                os.fsync(fh.fileno())
-    for directory in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def rng_state() -> dict[str, Any]:
@@ -112,11 +94,8 @@ def save_checkpoint(
     cannot be read from it (FSDP shards). ``rng_states``: one per rank, in rank order (default: this
     process's). ``state`` must be JSON-serialisable (stream, curriculum and loop state).
     """
-    root = run_dir / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
-    try:
+    final = run_dir / CHECKPOINTS / f"step-{step:08d}"
+    with atomic_dir(final) as tmp:  # replaces a checkpoint of the same step (a final save after an interval one)
         if adapter_weights is None:
             model.save_pretrained(tmp / ADAPTER)
         else:
@@ -126,14 +105,6 @@ def save_checkpoint(
             torch.save(rng, tmp / _rng_file(rank))
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2, sort_keys=True) + "\n")
         (tmp / "config.yaml").write_text(dump_yaml(config))
-        _fsync_tree(tmp)
-        if final.exists():  # a rerun of the same step (e.g. a final save right after an interval save)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     for old in checkpoint_dirs(run_dir)[:-keep_last]:
         shutil.rmtree(old)
     return final
@@ -215,28 +186,13 @@ def average_adapters(dirs: list[Path], out_dir: Path) -> Path:
     safetensors = require("safetensors.torch")
     tensors = [safetensors.load_file(str(d / ADAPTER / "adapter_model.safetensors")) for d in dirs]
     averaged = {k: sum(t[k].double() for t in tensors).div(len(tensors)).to(tensors[0][k].dtype) for k in tensors[0]}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         shutil.copy2(dirs[-1] / ADAPTER / "adapter_config.json", tmp / "adapter_config.json")
         safetensors.save_file(averaged, str(tmp / "adapter_model.safetensors"))
-        _fsync_tree(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out_dir
 
 
 def copy_dir_atomic(src: Path, dst: Path) -> None:
     """Copy ``src`` onto ``dst`` atomically (copy beside, then rename)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    try:
+    with atomic_dir(dst) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

@@ -1,59 +1,43 @@
-"""The training loop: one function, read top to bottom (DESIGN §8).
+"""The training loop, read top to bottom (docs/design.md §8).
 
-setup (device, seed, model + LoRA, formatter, curriculum policy, stream, eval set, optimizer,
-scheduler, resume) -> for each optimizer step: plan + format the batch, forward/backward over the
-micro-batches, clip, step -> every ``logging.every``: a log line -> every ``eval.interval``: per-category
-evaluation, curriculum decision, new stream weights, early stopping -> every ``save_interval`` (and at
-the end, and on SIGTERM/SIGINT): an atomic checkpoint -> the final adapter and a run summary.
+build the run (``build.build_run``: model + LoRA, curriculum policy, stream, eval set, optimizer,
+resume) -> for each optimizer step: the step's batches (formatted in a background thread while the
+previous step computes) -> :func:`optimizer_step` -> every ``logging.every``: a train record -> every
+``curriculum.eval_interval``: :func:`evaluate_and_decide` (per-category evaluation, policy decision,
+new stream weights, early stopping) -> every ``save_interval``, at the end and on SIGTERM/SIGINT:
+:func:`checkpoint` -> :func:`finish` (final evaluation, adapter, end record, summary).
 
-Under torchrun (docs/distributed.md) the same function runs on every rank: each trains on its slice
-of the same global batch, the step's token counts and the eval sums are all-reduced (``ctx.all_sum``)
-so every rank takes the same curriculum decision, and only rank 0 (``ctx.is_main``) writes files.
+Progress state is one object (:class:`~pixelis_train.progress.TrainProgress`) that checkpoints save
+and resume restores. Under torchrun (docs/distributed.md) every rank runs this: each trains on its
+slice of the same global batch, token counts and eval sums are all-reduced so every rank takes the
+same curriculum decision, and only rank 0 (``ctx.is_main``) writes files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pixelis_core.atomic import write_text_atomic
-from pixelis_core.config_io import dump_yaml, to_dict
-from pixelis_data.schema import CATEGORIES
 from pixelis_train import distributed
 from pixelis_train._deps import require
 from pixelis_train.batch import FormatStats, collate, format_rows, model_inputs, n_target_tokens, token_stats
-from pixelis_train.chat import IGNORE_INDEX, ChatFormatter
-from pixelis_train.checkpoint import (
-    ADAPTER,
-    average_adapters,
-    check_resumable,
-    checkpoint_dirs,
-    checkpoint_world_size,
-    copy_dir_atomic,
-    read_checkpoint,
-    read_optimizer,
-    restore_adapter,
-    restore_rng,
-    rng_state,
-    save_checkpoint,
-)
+from pixelis_train.build import Run, build_run
+from pixelis_train.checkpoint import ADAPTER, average_adapters, checkpoint_dirs, copy_dir_atomic, rng_state
+from pixelis_train.checkpoint import save_checkpoint as write_checkpoint
 from pixelis_train.config import TrainConfig
-from pixelis_train.curriculum.policy import Evaluation, make_policy
+from pixelis_train.curriculum.policy import Evaluation
+from pixelis_train.curriculum.timeline import Timeline, stage_timeline
 from pixelis_train.evaluate import CategoryMetrics, evaluate
-from pixelis_train.metrics_log import METRICS_FILE, MetricsLogger, truncate_log
-from pixelis_train.models import add_lora, load_base, trainable_summary
-from pixelis_train.run_control import StopFlag, lr_lambda
-from pixelis_train.stream import CurriculumStream, StreamConfig
-from pixelis_train.tiny import TINY_NAMES, build_tiny, corpus_from_split
+from pixelis_train.progress import LogWindow, TrainProgress
+from pixelis_train.run_control import StopFlag
+from pixelis_train.runlog import CheckpointRecord, CurriculumRecord, EndRecord, EvalRecord, TrainRecord
 
 torch = require("torch")
 
@@ -70,8 +54,8 @@ class RunSummary:
     steps_done: int
     stopped: str
     """'completed', 'early stopping', or the signal that interrupted the run."""
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-    """Curriculum events: step, kind, stage before and after."""
+    timeline: Timeline
+    """Stage segments, cooldowns and stage changes over the whole run (a resumed one included)."""
     final_eval: dict[str, CategoryMetrics] = field(default_factory=dict)
     format_stats: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -91,368 +75,265 @@ def train(
     Launched by torchrun, every rank calls this; it joins the process group for the run's duration.
     """
     with distributed.session(cfg.distributed) as ctx:
-        return _train(split_dir, cfg, run_dir, ctx, resume, console)
+        console = console if (console is not None and ctx.is_main) else Console(quiet=True)
+        run, progress = build_run(split_dir, cfg, run_dir, ctx, resume)
+        return _loop(run, progress, console)
 
 
-def _train(
-    split_dir: Path,
-    cfg: TrainConfig,
-    run_dir: Path,
-    ctx: distributed.DistContext,
-    resume: Path | None,
-    console: Console | None,
-) -> RunSummary:
-    console = console if (console is not None and ctx.is_main) else Console(quiet=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if ctx.is_main:
-        write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
-    device = ctx.device
-    autocast = (
-        (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
-    )
-    torch.manual_seed(cfg.seed)
-
-    # -- model: base (tiny ones built from the split's text by rank 0) + LoRA, then DDP / FSDP ---------
-    source = cfg.model.name
-    if source in TINY_NAMES:
-        if ctx.is_main:
-            texts = corpus_from_split(split_dir, cfg.data.format)
-            build_tiny(source, texts, run_dir / "base-model", cfg.model.tiny_vocab_size, cfg.seed)
-        ctx.barrier()
-        source = str(run_dir / "base-model")
-    # FSDP: load on the CPU; fully_shard moves each decoder layer to the GPU as it shards it, so no GPU
-    # ever holds the whole model (the point of FSDP for models that do not fit one GPU).
-    load_device = torch.device("cpu") if ctx.strategy == "fsdp" else device
-    base = load_base(source, cfg.model, load_device, compute_device=device)
-    peft_model = add_lora(base, cfg.lora, cfg.model)  # the same initial weights on every rank (same seed)
-    n_trainable, n_total = trainable_summary(peft_model)
-    ckpt = read_checkpoint(resume) if resume is not None else None
-    if ckpt is not None:
-        check_resumable(ckpt, ctx.strategy, ctx.world_size, warn=ctx.is_main)
-        restore_adapter(ckpt, peft_model)  # before sharding: FSDP shards what it is given
-    model = distributed.wrap(peft_model, ctx)
-    distributed.seed_rank(cfg.seed, ctx)
-    eval_model = distributed.unwrap(model)  # DDP's forward is for training; FSDP shards in place
-    eval_shard = {"rank": ctx.rank, "world_size": ctx.world_size, "all_sum": ctx.all_sum}
-    image_root = Path(cfg.data.image_root) if cfg.data.image_root else None
-    formatter = ChatFormatter(base.tokenizer, cfg.data.format, base.image_processor, image_root)
-    pad_id = int(base.tokenizer.pad_token_id)
-    fmt_stats = FormatStats()
-
-    # -- curriculum policy + stream; the eval set is formatted once ----------------------------------
-    policy = make_policy(cfg.curriculum)
-    cur_state = policy.initial_state()
-    stream = CurriculumStream(
-        split_dir,
-        StreamConfig(
-            global_batch=cfg.optim.micro_batch * cfg.optim.grad_accum * ctx.world_size,
-            micro_batch=cfg.optim.micro_batch,
-            world_size=ctx.world_size,
-            rank=ctx.rank,
-            seed=cfg.seed,
-            mode=cfg.data.stream_mode,
-        ),
-        weights=policy.weights(cur_state),
-    )
-    # every rank formats the whole eval set (the same counts everywhere) and evaluates its shard of it
-    eval_table = stream.eval_table()
-    eval_sets = {}
-    for category in CATEGORIES:
-        rows = eval_table.filter(pc.equal(eval_table["category"], category))
-        if cfg.eval.max_per_category:
-            rows = rows.slice(0, cfg.eval.max_per_category)
-        eval_sets[category] = format_rows(rows.to_pylist(), formatter, cfg.data.skip_bad_samples, fmt_stats)
-    eval_sets = {c: exs for c, exs in eval_sets.items() if exs}
-    if not eval_sets:
-        raise ValueError(f"{split_dir}/eval.arrow: no usable eval samples (the curriculum needs them)")
-    # a rank with fewer micro-batches in a step (skipped samples) runs this one, which trains no token,
-    # so that every rank makes the same number of forward/backward passes (and collectives)
-    filler = collate([next(iter(eval_sets.values()))[0]], pad_id)
-    filler["labels"][:] = IGNORE_INDEX
-
-    # -- optimizer + schedule; resume restores everything that moves ----------------------------------
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=cfg.optim.lr,
-        betas=cfg.optim.betas,
-        eps=cfg.optim.eps,
-        weight_decay=cfg.optim.weight_decay,
-        fused=device.type == "cuda",
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(cfg.optim.warmup_steps, cfg.optim.steps, cfg.optim.min_lr_ratio)
-    )
-    step, best, bad_evals, timeline = 0, -math.inf, 0, []
-    # what the next log line averages over; checkpointed so a resumed run logs the very same numbers
-    window = {"loss": 0.0, "target": 0, "tokens": 0, "samples": 0, "seconds": 0.0}
-    if ckpt is not None:
-        saved = read_optimizer(ckpt)
-        distributed.load_optimizer_state(model, optimizer, saved["optimizer"], ctx)
-        scheduler.load_state_dict(saved["scheduler"])
-        if checkpoint_world_size(ckpt) == ctx.world_size:
-            restore_rng(ckpt, ctx.rank)
-        else:  # allowed (check_resumable warned): RNG streams are per rank, so reseed from the step
-            distributed.seed_rank(cfg.seed + ckpt.step, ctx)
-        stream.load_state_dict(ckpt.state["stream"])
-        cur_state = ckpt.state["curriculum"]
-        # the stream state was taken when the step was planned; a decision after it set new weights
-        stream.set_weights(policy.weights(cur_state))
-        step, best, bad_evals = ckpt.step, ckpt.state["best"], ckpt.state["bad_evals"]
-        timeline = ckpt.state["timeline"]
-        for key, value in ckpt.state["format_stats"].items():
-            setattr(fmt_stats, key, value)
-        window = ckpt.state["log_window"]
-    if ctx.is_main:
-        # a fresh run in a reused directory starts a fresh log; a resumed one drops what follows the checkpoint
-        truncate_log(run_dir / METRICS_FILE, step if ckpt is not None else -1)
-    start_step = step
-    logger = MetricsLogger(run_dir, cfg.logging.log_to, cfg.logging.project, to_dict(cfg), enabled=ctx.is_main)
-    if resume is None:
-        logger.log(
-            {
-                "kind": "start",
-                "step": 0,
-                "base_model": source,
-                "trainable_params": n_trainable,
-                "total_params": n_total,
-                "device": device.type,
-                "world_size": ctx.world_size,
-                "strategy": ctx.strategy,
-            }
-        )
-
-    def prepare(plan: Any) -> tuple[list[dict[str, Any]], FormatStats]:
-        """Fetch, format and pad one step's micro-batches (runs in the prefetch thread)."""
-        stats = FormatStats()
-        batches = []
-        for index_batch in plan.micro_batches:
-            examples = format_rows(stream.fetch(index_batch).to_pylist(), formatter, cfg.data.skip_bad_samples, stats)
-            if examples:
-                batches.append(collate(examples, pad_id))
-        return batches, stats
-
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "stream": stream_state,
-            "curriculum": cur_state,
-            "best": best,
-            "bad_evals": bad_evals,
-            "timeline": timeline,
-            "format_stats": fmt_stats.as_dict(),
-            "log_window": window,
-            "world_size": ctx.world_size,
-            "strategy": ctx.strategy,
-        }
-
-    # -- the loop ---------------------------------------------------------------------------------------
+def _loop(run: Run, progress: TrainProgress, console: Console) -> RunSummary:
+    cfg, ctx = run.cfg, run.ctx
     stop = StopFlag()
-    stopped = "completed"
-    stop_requested = False
+    stopped, stop_requested = "completed", False
     last_eval: dict[str, CategoryMetrics] = {}
     t = {"data": 0.0, "compute": 0.0, "eval": 0.0, "checkpoint": 0.0}
     t_run = time.perf_counter()
-    progress = Progress(
+    bar = _progress_bar(console, cfg, ctx.is_main)
+    upcoming: tuple[Future, dict[str, Any]] | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelis-data")
+    run.model.train()
+    with stop.installed(), bar, pool:
+        task = bar.add_task("train", total=cfg.optim.steps, completed=progress.step, info="")
+        while progress.step < cfg.optim.steps:
+            # 1. data: plans are made here, in order; the stream state kept with a step is the one after
+            #    planning it, so a plan made ahead never leaks into a checkpoint
+            t0 = time.perf_counter()
+            job, stream_state = upcoming or _plan(pool, run)
+            micro, n_target, n_tokens, n_samples = _gather_step(run, progress, *job.result())
+            upcoming = None
+            next_step = progress.step + 1
+            # plan the next step now unless an evaluation after this one may change the weights
+            if (next_step % cfg.curriculum.eval_interval != 0) and next_step < cfg.optim.steps:
+                upcoming = _plan(pool, run)
+            t1 = time.perf_counter()
+
+            # 2. compute
+            loss_sum, grad_norm, lr = optimizer_step(run, micro, n_target)
+            progress.step, progress.stream = next_step, stream_state
+            t2 = time.perf_counter()
+            t["data"] += t1 - t0
+            t["compute"] += t2 - t1
+            progress.window.add(loss_sum, n_target, n_tokens, n_samples, t2 - t0)
+
+            # 3. a train record every logging.every steps (and at the last)
+            if progress.step % cfg.logging.every == 0 or progress.step == cfg.optim.steps:
+                info = _log_train(run, progress, lr, grad_norm)
+                bar.update(task, info=info)
+            bar.update(task, completed=progress.step)
+
+            # 4. every eval_interval: evaluation -> curriculum decision -> stream weights, early stopping
+            if progress.step % cfg.curriculum.eval_interval == 0:
+                t0 = time.perf_counter()
+                last_eval = evaluate_and_decide(run, progress)
+                t["eval"] += time.perf_counter() - t0
+                if cfg.eval.early_stopping_patience and progress.bad_evals >= cfg.eval.early_stopping_patience:
+                    stopped = "early stopping"
+
+            # 5. checkpoint every save_interval, at the end, and when asked to stop (a signal seen by any
+            #    rank stops all of them at the same step)
+            stop_requested = ctx.any_rank(stop.signal_name is not None)
+            finished = progress.step == cfg.optim.steps or stopped != "completed" or stop_requested
+            if progress.step % cfg.checkpoint.save_interval == 0 or finished:
+                t0 = time.perf_counter()
+                checkpoint(run, progress)
+                t["checkpoint"] += time.perf_counter() - t0
+            if stop_requested:
+                stopped = stop.signal_name or "signal (on another rank)"
+            if finished:
+                break
+    return finish(run, progress, stopped, last_eval, t, t_run)
+
+
+def _progress_bar(console: Console, cfg: TrainConfig, is_main: bool) -> Progress:
+    return Progress(
         TextColumn("[bold]train"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
         console=console,
-        disable=not (cfg.logging.live and ctx.is_main),
+        disable=not (cfg.logging.live and is_main),
         transient=False,
     )
-    stream_state = stream.state_dict()
-    upcoming = None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelis-data")
-    model.train()
-    with stop.installed(), progress, pool:
-        task = progress.add_task("train", total=cfg.optim.steps, completed=step, info="")
-        while step < cfg.optim.steps:
-            # 1. data: the step's batches, formatted in a background thread (usually while the previous
-            #    step computed). Plans are made here, in order; a checkpoint stores the stream state as of
-            #    the step it covers, so a plan made ahead never leaks into a checkpoint.
-            t0 = time.perf_counter()
-            if upcoming is None:
-                upcoming = (pool.submit(prepare, stream.next_step()), stream.state_dict())
-            job, stream_state = upcoming
-            micro, step_stats = job.result()
-            # the step's numbers over all ranks: trained tokens (the loss is normalised by them), tokens,
-            # samples and format counts; and the same number of micro-batches on every rank
-            local = [sum(n_target_tokens(b) for b in micro), *_batch_sizes(micro), *step_stats.as_dict().values()]
-            n_target, n_tokens, n_samples, *format_counts = (int(v) for v in ctx.all_sum(local))
-            step_stats.formatted, step_stats.skipped, step_stats.truncated = format_counts
-            fmt_stats.add(step_stats)
-            n_micro = int(ctx.all_max([len(micro)])[0])
-            micro += [filler] * (n_micro - len(micro))
-            # plan the next step now unless an evaluation after this one may change the weights
-            upcoming = None
-            if (step + 1) % cfg.curriculum.eval_interval != 0 and step + 1 < cfg.optim.steps:
-                upcoming = (pool.submit(prepare, stream.next_step()), stream.state_dict())
-            t1 = time.perf_counter()
 
-            # 2. compute: the loss is the mean over every trained token of the step (all micro-batches of
-            #    all ranks); DDP / FSDP average gradients over ranks, hence the x world_size
-            loss_sum = 0.0
-            for i, batch in enumerate(micro):
-                with distributed.grad_sync(model, ctx, sync=i == len(micro) - 1):
-                    with autocast():
-                        logits = model(**model_inputs(batch, device)).logits
-                    stats = token_stats(logits, batch["labels"])
-                    (stats.loss_sum * ctx.world_size / max(n_target, 1)).backward()
-                loss_sum += float(stats.loss_sum.detach())
-            loss_sum = ctx.all_sum([loss_sum])[0]
-            max_norm = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else math.inf
-            grad_norm = distributed.clip_grad_norm(params, max_norm)
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            t2 = time.perf_counter()
-            t["data"] += t1 - t0
-            t["compute"] += t2 - t1
-            window["loss"] += loss_sum
-            window["target"] += n_target
-            window["tokens"] += n_tokens
-            window["samples"] += n_samples
-            window["seconds"] += t2 - t0
 
-            # 3. log every N steps
-            if step % cfg.logging.every == 0 or step == cfg.optim.steps:
-                loss = window["loss"] / max(window["target"], 1)
-                record = {
-                    "kind": "train",
-                    "step": step,
-                    "loss": loss,
-                    "lr": lr,
-                    "grad_norm": grad_norm,
-                    "tokens_per_s": window["tokens"] / window["seconds"],
-                    "samples_per_s": window["samples"] / window["seconds"],
-                    "stage": policy.stage_name(cur_state),
-                    "skipped_samples": fmt_stats.skipped,
-                }
-                logger.log(record)
-                progress.update(
-                    task,
-                    info=f"loss {loss:.4f}  lr {lr:.2e}  stage {record['stage']}  "
-                    f"{record['samples_per_s']:.1f} samples/s",
-                )
-                window = {"loss": 0.0, "target": 0, "tokens": 0, "samples": 0, "seconds": 0.0}
-            progress.update(task, completed=step)
+def _plan(pool: ThreadPoolExecutor, run: Run) -> tuple[Future, dict[str, Any]]:
+    """Plan the next step and start formatting its batches in the background thread."""
+    plan = run.stream.next_step()
+    return pool.submit(_prepare, run, plan), run.stream.state_dict()
 
-            # 4. every eval_interval: per-category eval -> curriculum decision -> stream weights
-            if step % cfg.curriculum.eval_interval == 0:
-                t0 = time.perf_counter()
-                last_eval = evaluate(eval_model, eval_sets, pad_id, device, cfg.eval.batch_size, autocast, **eval_shard)
-                performance = {c: m.metric(cfg.curriculum.metric) for c, m in last_eval.items()}
-                before = policy.stage_name(cur_state)
-                cur_state, event = policy.decide(cur_state, Evaluation(step=step, performance=performance))
-                stream.set_weights(policy.weights(cur_state))
-                logger.log(
-                    {
-                        "kind": "eval",
-                        "step": step,
-                        "metric": cfg.curriculum.metric,
-                        **{f"{c}/{k}": v for c, m in last_eval.items() for k, v in m.as_dict().items()},
-                    }
-                )
-                logger.log({"kind": "curriculum", "step": step, "event": event.to_json(), **event.metrics()})
-                after = policy.stage_name(cur_state)
-                if after != before:
-                    timeline.append(
-                        {"step": step, "from": before, "to": after, "kind": event.kind, "reason": event.reason}
-                    )
-                overall = sum(performance.values()) / len(performance)
-                if overall > best + cfg.eval.early_stopping_min_delta:
-                    best, bad_evals = overall, 0
-                else:
-                    bad_evals += 1
-                t["eval"] += time.perf_counter() - t0
-                if cfg.eval.early_stopping_patience and bad_evals >= cfg.eval.early_stopping_patience:
-                    stopped = "early stopping"
 
-            # 5. checkpoint every save_interval, at the end, and when asked to stop (a signal seen by
-            #    any rank stops all of them at the same step); gathered from all ranks, written by rank 0
-            stop_requested = ctx.any_rank(stop.signal_name is not None)
-            finished = step == cfg.optim.steps or stopped != "completed" or stop_requested
-            if step % cfg.checkpoint.save_interval == 0 or finished:
-                t0 = time.perf_counter()
-                adapter_weights = distributed.adapter_state(model, ctx)
-                optimizer_state = distributed.optimizer_state(model, optimizer, ctx)
-                rng_states = ctx.gather_objects(rng_state())
-                if ctx.is_main:
-                    path = save_checkpoint(
-                        run_dir,
-                        step,
-                        eval_model,
-                        optimizer_state,
-                        scheduler,
-                        checkpoint_state(),
-                        cfg,
-                        cfg.checkpoint.keep_last,
-                        adapter_weights=adapter_weights,
-                        rng_states=rng_states,
-                    )
-                    logger.log({"kind": "checkpoint", "step": step, "path": str(path)})
-                t["checkpoint"] += time.perf_counter() - t0
-            if stop_requested:
-                stopped = stop.signal_name or "signal (on another rank)"
-            if finished:
-                break
+def _prepare(run: Run, plan: Any) -> tuple[list[dict[str, Any]], FormatStats]:
+    """Fetch, format and pad one step's micro-batches (runs in the prefetch thread)."""
+    stats = FormatStats()
+    batches = []
+    for index_batch in plan.micro_batches:
+        rows = run.stream.fetch(index_batch).to_pylist()
+        examples = format_rows(rows, run.formatter, run.cfg.data.skip_bad_samples, stats)
+        if examples:
+            batches.append(collate(examples, run.pad_id))
+    return batches, stats
 
-    # -- a last evaluation when the final step was not an eval step (for the summary; no decision) -----
-    ran = step > start_step
-    if ran and not stop_requested and (not last_eval or step % cfg.curriculum.eval_interval != 0):
-        t0 = time.perf_counter()
-        last_eval = evaluate(eval_model, eval_sets, pad_id, device, cfg.eval.batch_size, autocast, **eval_shard)
-        logger.log(
-            {
-                "kind": "eval",
-                "step": step,
-                "metric": cfg.curriculum.metric,
-                "final": True,
-                **{f"{c}/{k}": v for c, m in last_eval.items() for k, v in m.as_dict().items()},
-            }
-        )
-        t["eval"] += time.perf_counter() - t0
 
-    # -- outputs (rank 0): the final adapter (+ the average of the last K), the summary ------------------
-    adapter_dir = run_dir / ADAPTER
-    averaged = None
-    if cfg.checkpoint.average_last > 1 and stopped == "completed":
-        averaged = run_dir / "adapter-averaged"
-    if ctx.is_main:
-        copy_dir_atomic(checkpoint_dirs(run_dir)[-1] / ADAPTER, adapter_dir)
-        if averaged is not None:
-            average_adapters(checkpoint_dirs(run_dir)[-cfg.checkpoint.average_last :], averaged)
-    t["total"] = time.perf_counter() - t_run
-    logger.log(
-        {
-            "kind": "end",
-            "step": step,
-            "stopped": stopped,
-            **{f"time_{k}": v for k, v in t.items()},
-            **{f"samples_{k}": v for k, v in fmt_stats.as_dict().items()},
-        }
+def _gather_step(
+    run: Run, progress: TrainProgress, micro: list[dict[str, Any]], stats: FormatStats
+) -> tuple[list[dict[str, Any]], int, int, int]:
+    """The step's numbers over all ranks (trained tokens, tokens, samples, format counts), and the
+    same number of micro-batches on every rank (fillers that train nothing where a rank has fewer)."""
+    ctx = run.ctx
+    local = [
+        sum(n_target_tokens(b) for b in micro),
+        sum(int(b["attention_mask"].sum()) for b in micro),
+        sum(int(b["input_ids"].shape[0]) for b in micro),
+        *stats.as_dict().values(),
+    ]
+    n_target, n_tokens, n_samples, *format_counts = (int(v) for v in ctx.all_sum(local))
+    stats.formatted, stats.skipped, stats.truncated = format_counts
+    progress.format_stats.add(stats)
+    n_micro = int(ctx.all_max([len(micro)])[0])
+    return micro + [run.filler] * (n_micro - len(micro)), n_target, n_tokens, n_samples
+
+
+def optimizer_step(run: Run, micro: list[dict[str, Any]], n_target: int) -> tuple[float, float, float]:
+    """Forward/backward over the micro-batches, clip, step; returns (loss sum over ranks, grad norm, lr).
+
+    The loss is the mean over every trained token of the step (all micro-batches of all ranks);
+    DDP / FSDP average gradients over ranks, hence the x world_size.
+    """
+    ctx, cfg = run.ctx, run.cfg
+    loss_sum = 0.0
+    for i, batch in enumerate(micro):
+        with distributed.grad_sync(run.model, ctx, sync=i == len(micro) - 1):
+            with run.autocast():
+                logits = run.model(**model_inputs(batch, ctx.device)).logits
+            stats = token_stats(logits, batch["labels"])
+            (stats.loss_sum * ctx.world_size / max(n_target, 1)).backward()
+        loss_sum += float(stats.loss_sum.detach())
+    loss_sum = ctx.all_sum([loss_sum])[0]
+    max_norm = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm > 0 else math.inf
+    grad_norm = distributed.clip_grad_norm(run.params, max_norm)
+    lr = run.scheduler.get_last_lr()[0]
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm, lr
+
+
+def _log_train(run: Run, progress: TrainProgress, lr: float, grad_norm: float) -> str:
+    """Write the train record of the log window, reset it; returns the live display's text."""
+    w = progress.window
+    record = TrainRecord(
+        step=progress.step,
+        loss=w.loss / max(w.target, 1),
+        lr=lr,
+        grad_norm=grad_norm,
+        tokens_per_s=w.tokens / w.seconds,
+        samples_per_s=w.samples / w.seconds,
+        stage=run.policy.stage_name(progress.curriculum),
+        skipped_samples=progress.format_stats.skipped,
     )
-    logger.close()
+    run.logger.log(record)
+    progress.window = LogWindow()
+    return f"loss {record.loss:.4f}  lr {lr:.2e}  stage {record.stage}  {record.samples_per_s:.1f} samples/s"
+
+
+def _evaluate(run: Run) -> dict[str, CategoryMetrics]:
+    ctx = run.ctx
+    return evaluate(
+        run.eval_model,
+        run.eval_sets,
+        run.pad_id,
+        ctx.device,
+        run.cfg.eval.batch_size,
+        run.autocast,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        all_sum=ctx.all_sum,
+    )
+
+
+def evaluate_and_decide(run: Run, progress: TrainProgress) -> dict[str, CategoryMetrics]:
+    """Per-category evaluation, the policy's decision, the stream's new weights, early-stopping counts."""
+    cfg = run.cfg
+    metrics = _evaluate(run)
+    performance = {c: m.metric(cfg.curriculum.metric) for c, m in metrics.items()}
+    progress.curriculum, event = run.policy.decide(
+        progress.curriculum, Evaluation(step=progress.step, performance=performance)
+    )
+    run.stream.set_weights(run.policy.weights(progress.curriculum))
+    categories = {c: m.as_dict() for c, m in metrics.items()}
+    run.logger.log(EvalRecord(step=progress.step, metric=cfg.curriculum.metric, categories=categories))
+    run.logger.log(CurriculumRecord(step=progress.step, event=event))
+    if event.kind != "hold":
+        progress.events.append(event)
+    progress.record_eval(sum(performance.values()) / len(performance), cfg.eval.early_stopping_min_delta)
+    return metrics
+
+
+def checkpoint(run: Run, progress: TrainProgress) -> None:
+    """Gather the adapter, optimizer and RNG states from all ranks; rank 0 writes them atomically."""
+    ctx, cfg = run.ctx, run.cfg
+    adapter_weights = distributed.adapter_state(run.model, ctx)
+    optimizer_state = distributed.optimizer_state(run.model, run.optimizer, ctx)
+    rng_states = ctx.gather_objects(rng_state())
+    if not ctx.is_main:
+        return
+    path = write_checkpoint(
+        run.run_dir,
+        progress.step,
+        run.eval_model,
+        optimizer_state,
+        run.scheduler,
+        {**progress.state_dict(), "world_size": ctx.world_size, "strategy": ctx.strategy},
+        cfg,
+        cfg.checkpoint.keep_last,
+        adapter_weights=adapter_weights,
+        rng_states=rng_states,
+    )
+    run.logger.log(CheckpointRecord(step=progress.step, path=str(path)))
+
+
+def finish(
+    run: Run,
+    progress: TrainProgress,
+    stopped: str,
+    last_eval: dict[str, CategoryMetrics],
+    t: dict[str, float],
+    t_run: float,
+) -> RunSummary:
+    """A last evaluation when the final step was not an eval step (for the summary; no decision), the
+    final adapter (+ the average of the last K checkpoints), the end record, the summary."""
+    cfg, ctx, step = run.cfg, run.ctx, progress.step
+    interrupted = stopped not in ("completed", "early stopping")
+    if step > run.start_step and not interrupted and (not last_eval or step % cfg.curriculum.eval_interval != 0):
+        t0 = time.perf_counter()
+        last_eval = _evaluate(run)
+        categories = {c: m.as_dict() for c, m in last_eval.items()}
+        run.logger.log(EvalRecord(step=step, metric=cfg.curriculum.metric, categories=categories, final=True))
+        t["eval"] += time.perf_counter() - t0
+    adapter_dir = run.run_dir / ADAPTER
+    averaged = run.run_dir / "adapter-averaged" if cfg.checkpoint.average_last > 1 and stopped == "completed" else None
+    if ctx.is_main:
+        copy_dir_atomic(checkpoint_dirs(run.run_dir)[-1] / ADAPTER, adapter_dir)
+        if averaged is not None:
+            average_adapters(checkpoint_dirs(run.run_dir)[-cfg.checkpoint.average_last :], averaged)
+    t["total"] = time.perf_counter() - t_run
+    run.logger.log(EndRecord(step=step, stopped=stopped, times=dict(t), samples=progress.format_stats.as_dict()))
+    run.logger.close()
     ctx.barrier()  # every rank returns once rank 0's outputs exist
+    first = run.policy.initial_state()
+    timeline = stage_timeline(
+        progress.events, first_stage=first["stage"], first_name=run.policy.stage_name(first), end=step
+    )
     return RunSummary(
-        run_dir=run_dir,
+        run_dir=run.run_dir,
         adapter_dir=adapter_dir,
         averaged_adapter_dir=averaged,
-        base_model=source,
-        start_step=start_step,
+        base_model=run.base_model,
+        start_step=run.start_step,
         steps_done=step,
         stopped=stopped,
         timeline=timeline,
         final_eval=last_eval,
-        format_stats=fmt_stats.as_dict(),
+        format_stats=progress.format_stats.as_dict(),
         timings=t,
     )
-
-
-def _batch_sizes(micro: list[dict[str, Any]]) -> tuple[int, int]:
-    """(tokens, samples) of a step's micro-batches, padding excluded."""
-    return sum(int(b["attention_mask"].sum()) for b in micro), sum(int(b["input_ids"].shape[0]) for b in micro)

@@ -1,9 +1,8 @@
-"""Metrics sinks: ``metrics.jsonl`` always; wandb / TensorBoard when asked for (and installed).
+"""Metrics sinks: ``metrics.jsonl`` always (records of :mod:`pixelis_train.runlog`); wandb / TensorBoard when asked.
 
-Each record is one JSON line with a ``kind`` (``train``, ``eval``, ``curriculum``, ``checkpoint``,
-``end``) and the optimizer ``step``. On resume the file is cut back to the checkpoint's step, so a
-resumed run's log equals an uninterrupted run's log line for line (what a crash wrote after the
-checkpoint is discarded, as the training it describes is redone).
+On resume the file is cut back to the checkpoint's step (``runlog.truncate_run_log``), so a resumed
+run's log equals an uninterrupted run's log line for line (what a crash wrote after the checkpoint is
+discarded, as the training it describes is redone).
 """
 
 from __future__ import annotations
@@ -13,10 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixelis_core.atomic import write_text_atomic
-from pixelis_core.json_safe import json_safe
-
-METRICS_FILE = "metrics.jsonl"
+from pixelis_train.runlog import METRICS_FILE, Record, dumps
 
 
 class SinkUnavailableError(RuntimeError):
@@ -38,23 +34,8 @@ def check_sinks(targets: tuple[str, ...]) -> None:
             raise SinkUnavailableError(_install_hint(target)) from None
 
 
-def truncate_log(path: Path, last_step: int) -> None:
-    """Keep only records with ``step <= last_step`` (atomically); used when resuming."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line torn by a kill mid-write; the work it describes is redone
-        if isinstance(record, dict) and int(record.get("step", 0)) <= last_step:
-            kept.append(line)
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
 class MetricsLogger:
-    """Writes records to metrics.jsonl (flushed per line) and to the optional sinks.
+    """Writes records to metrics.jsonl (flushed per line) and their numbers to the optional sinks.
 
     ``enabled=False`` (every rank but 0 of a multi-process run) makes it write nothing anywhere.
     """
@@ -80,23 +61,26 @@ class MetricsLogger:
 
             self._tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
-    def log(self, record: dict[str, Any]) -> None:
-        """Append ``record`` (must hold ``kind`` and ``step``) and forward its numbers to the sinks."""
+    def log(self, record: Record) -> None:
+        """Append ``record`` and forward its numbers to the sinks as ``<kind>/<field>``."""
         if self._file is None:
             return
-        record = json_safe(record)
-        self._file.write(json.dumps(record, sort_keys=True) + "\n")
+        line = dumps(record)
+        self._file.write(line + "\n")
         self._file.flush()
+        if self._wandb is None and self._tb is None:
+            return
+        data = json.loads(line)
         numbers = {
-            f"{record['kind']}/{k}": v
-            for k, v in record.items()
+            f"{record.kind}/{k}": v
+            for k, v in data.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step"
         }
         if self._wandb is not None:
-            self._wandb.log(numbers, step=record["step"])
+            self._wandb.log(numbers, step=record.step)
         if self._tb is not None:
             for key, value in numbers.items():
-                self._tb.add_scalar(key, value, record["step"])
+                self._tb.add_scalar(key, value, record.step)
 
     def close(self) -> None:
         if self._file is not None:
@@ -105,8 +89,3 @@ class MetricsLogger:
             self._wandb.finish()
         if self._tb is not None:
             self._tb.close()
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

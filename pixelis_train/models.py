@@ -88,7 +88,7 @@ def load_base(source: str | Path, cfg: ModelConfig, device: Any, *, compute_devi
 
 
 def add_lora(loaded: LoadedModel, lora: LoraConfig, model_cfg: ModelConfig) -> Any:
-    """Wrap the model with a fresh LoRA adapter (DESIGN §8); only adapter weights are trainable."""
+    """Wrap the model with a fresh LoRA adapter (docs/design.md §8); only adapter weights are trainable."""
     peft = require("peft")
     exclude = VISION_MODULES_REGEX if (loaded.is_vl and model_cfg.freeze_vision) else None
     config = peft.LoraConfig(
@@ -107,12 +107,6 @@ def add_lora(loaded: LoadedModel, lora: LoraConfig, model_cfg: ModelConfig) -> A
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     return model
-
-
-def load_adapter(base: LoadedModel, adapter_dir: str | Path, trainable: bool = True) -> Any:
-    """The base model with a saved adapter loaded (``PeftModel.from_pretrained``)."""
-    peft = require("peft")
-    return peft.PeftModel.from_pretrained(base.model, str(adapter_dir), is_trainable=trainable)
 
 
 def trainable_summary(model: Any) -> tuple[int, int]:

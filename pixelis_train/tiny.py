@@ -7,12 +7,10 @@ processor), so it loads through the same path as a real model.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from pixelis_core.atomic import atomic_dir
 from pixelis_train._deps import require
 from pixelis_train.chat import CHAT_SPECIAL_TOKENS, MARKUP_TOKENS, VISION_SPECIAL_TOKENS
 
@@ -129,19 +127,13 @@ def build_tiny(kind: str, texts: Iterable[str], out_dir: Path, vocab_size: int =
         # ~0.2, so no adapter could make a confident prediction and the loss would stall near ln(vocab).
         # A wider head (logit std ~2, like a trained model's) lets LoRA move the loss, not only argmax.
         model.get_output_embeddings().weight.data.normal_(0.0, LM_HEAD_STD)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, fsync=False) as tmp:  # rebuilt from the seed on every run: no fsync needed
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if vision:
             from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
             Qwen2VLImageProcessorPil(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS).save_pretrained(tmp)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out_dir
 
 

@@ -19,7 +19,7 @@ from pixelis_core.config_io import dump_yaml
 from pixelis_train.checkpoint import checkpoint_dirs, resolve_resume
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.loop import train
-from pixelis_train.metrics_log import read_log
+from pixelis_train.runlog import read_run_log
 from pixelis_train.stream import CurriculumStream, StreamConfig
 
 pytestmark = pytest.mark.slow
@@ -34,14 +34,14 @@ WORKER = textwrap.dedent(
     import json, os, signal, sys
     from pathlib import Path
     from pixelis_core.config_io import load_yaml
-    from pixelis_train import loop
+    from pixelis_train import build, loop
     from pixelis_train.checkpoint import resolve_resume
     from pixelis_train.config import TrainConfig
 
     split, cfg_path, run, resume, action, at_step = sys.argv[1:7]
     rank = int(os.environ["RANK"])
     decisions = []
-    make_policy = loop.make_policy
+    make_policy = build.make_policy
 
     class Recording:  # the policy is frozen: delegate to it, recording decide()
         def __init__(self, policy):
@@ -59,8 +59,8 @@ WORKER = textwrap.dedent(
     def recording_policy(cfg):
         return Recording(make_policy(cfg))
 
-    loop.make_policy = recording_policy
-    real = loop.CurriculumStream.next_step
+    build.make_policy = recording_policy
+    real = build.CurriculumStream.next_step
 
     def next_step(self):
         if self.step == int(at_step):
@@ -70,7 +70,7 @@ WORKER = textwrap.dedent(
                 raise RuntimeError("boom on rank 1")
         return real(self)
 
-    loop.CurriculumStream.next_step = next_step
+    build.CurriculumStream.next_step = next_step
     summary = loop.train(Path(split), load_yaml(TrainConfig, cfg_path), Path(run),
                          resume=resolve_resume(resume if resume != "-" else None, Path(run)))
     Path(run, f"decisions-rank{rank}.json").write_text(json.dumps(
@@ -131,7 +131,7 @@ def _vl_config(images: Path, grad_accum: int):
 
 
 def _train_lines(run: Path) -> list[dict]:
-    return [r for r in read_log(run / "metrics.jsonl") if r["kind"] == "train"]
+    return [r for r in read_run_log(run / "metrics.jsonl").as_json() if r["kind"] == "train"]
 
 
 def _deterministic(run: Path) -> list[dict]:
@@ -139,7 +139,7 @@ def _deterministic(run: Path) -> list[dict]:
     timing = {"tokens_per_s", "samples_per_s", "path"}
     return [
         {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
-        for r in read_log(run / "metrics.jsonl")
+        for r in read_run_log(run / "metrics.jsonl").as_json()
         if r["kind"] not in ("start", "end", "checkpoint")
     ]
 
@@ -155,8 +155,8 @@ def _assert_same_training(run: Path, reference: Path, rel: float) -> None:
         assert a["loss"] == pytest.approx(b["loss"], rel=rel)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=rel)
         assert a["stage"] == b["stage"]
-    evals = [r for r in read_log(run / "metrics.jsonl") if r["kind"] == "eval"]
-    ref_evals = [r for r in read_log(reference / "metrics.jsonl") if r["kind"] == "eval"]
+    evals = [r for r in read_run_log(run / "metrics.jsonl").as_json() if r["kind"] == "eval"]
+    ref_evals = [r for r in read_run_log(reference / "metrics.jsonl").as_json() if r["kind"] == "eval"]
     assert len(evals) == len(ref_evals) == 2
     for a, b in zip(evals, ref_evals, strict=True):
         for key in b:
@@ -193,7 +193,7 @@ def test_ddp_equals_one_process_and_ranks_decide_alike(runs):
     assert [d["step"] for d in rank0["decisions"]] == [4, 8]
     assert [d["event"]["kind"] for d in rank0["decisions"]] == ["advance", "advance"]
     # only rank 0 wrote the log: every record once; the start record names the layout
-    log = read_log(ddp / "metrics.jsonl")
+    log = read_run_log(ddp / "metrics.jsonl").as_json()
     assert [r["kind"] for r in log].count("start") == 1
     assert {k: log[0][k] for k in ("world_size", "strategy")} == {"world_size": 2, "strategy": "ddp"}
     state = json.loads((checkpoint_dirs(ddp)[-1] / "state.json").read_text())

@@ -14,8 +14,8 @@ from PIL import Image
 from test_report_run import write_run_dir
 
 from pixelis_data.generate import write_samples
-from pixelis_data.report import build_report
 from pixelis_data.score import score_to_parquet
+from pixelis_train.report import build_report
 
 CHROMIUM = next(
     (

@@ -19,13 +19,14 @@ from typer.testing import CliRunner
 from cli.app import app
 from pixelis_data.config import DataConfig
 from pixelis_data.generate import write_samples
-from pixelis_data.report import ReportDependencyError, ReportInputError, build_report, detect_kind, figures_dir_for
+from pixelis_data.report import ReportDependencyError, ReportInputError, figures_dir_for
 from pixelis_data.report.scores import SCORE_BINS, scores_view
 from pixelis_data.report.split import split_view
 from pixelis_data.schema import CATEGORIES, FACTOR_COLUMNS, SCORE_COLUMN
 from pixelis_data.score import score_to_parquet
 from pixelis_data.split import compute_thresholds, split_to_dir
 from pixelis_data.summary import HIST_BINS, factor_summary, histogram
+from pixelis_train.report import build_report, detect_kind
 
 runner = CliRunner()
 FIGURES = {

@@ -1,4 +1,4 @@
-"""The run section's data: a run directory's metrics.jsonl (shapes of pixelis_train/loop.py) -> RunView.
+"""The run section's data: a run directory's metrics.jsonl (records of pixelis_train/runlog.py) -> RunView.
 
 ``write_run_dir`` builds a run directory whose curriculum events come from the real adaptive policy
 (``simulate_trace``) on a trace chosen to advance, roll back, advance again and force an advance; it is
@@ -7,16 +7,17 @@ shared with the HTML and browser tests.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 
-from pixelis_data.report.inputs import ReportInputError, detect_kind
-from pixelis_data.report.run import run_view
+from pixelis_data.report.inputs import ReportInputError
+from pixelis_train import runlog
 from pixelis_train.curriculum import CurriculumConfig, Evaluation, StageConfig
 from pixelis_train.curriculum.simulate import simulate_trace
+from pixelis_train.report import detect_kind, run_view
 
 CFG = CurriculumConfig(
     stages=(
@@ -59,68 +60,58 @@ def evaluations() -> list[Evaluation]:
 
 
 def write_run_dir(path: Path, *, end: bool = True) -> Path:
-    """A run directory with config.yaml and a metrics.jsonl written in the loop's record shapes."""
+    """A run directory with config.yaml and a metrics.jsonl written through the loop's record classes."""
     sim = simulate_trace(CFG, evaluations())
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text("curriculum: {eval_interval: 50}\n")
     by_step = {e.step: (ev, e) for ev, e in zip(sim.evaluations, sim.events, strict=True)}
     stage_name = CFG.stages[0].name
-    records = [
-        {
-            "kind": "start",
-            "step": 0,
-            "base_model": "tiny-text",
-            "trainable_params": 8192,
-            "total_params": 160896,
-            "device": "cpu",
-        }
+    records: list[runlog.Record] = [
+        runlog.StartRecord(
+            step=0,
+            base_model="tiny-text",
+            trainable_params=8192,
+            total_params=160896,
+            device="cpu",
+            stage=0,
+            stage_name=stage_name,
+        )
     ]
     for step in range(1, LAST_STEP + 1):
         if step % 10 == 0:
             records.append(
-                {
-                    "kind": "train",
-                    "step": step,
-                    "loss": 3.0 * math.exp(-step / 300) + 0.5,
-                    "lr": 1e-4,
-                    "grad_norm": 1.0,
-                    "tokens_per_s": 4000.0 + step,
-                    "samples_per_s": 12.0 + step / 100,
-                    "stage": stage_name,
-                    "skipped_samples": 0,
-                }
+                runlog.TrainRecord(
+                    step=step,
+                    loss=3.0 * math.exp(-step / 300) + 0.5,
+                    lr=1e-4,
+                    grad_norm=1.0,
+                    tokens_per_s=4000.0 + step,
+                    samples_per_s=12.0 + step / 100,
+                    stage=stage_name,
+                )
             )
         if step in by_step:
             ev, event = by_step[step]
-            fields = {}
-            for c, p in ev.performance.items():
-                fields |= {
-                    f"{c}/loss": -math.log(p),
-                    f"{c}/token_accuracy": p,
-                    f"{c}/exp_neg_loss": p,
-                    f"{c}/action_accuracy": p / 2,
-                    f"{c}/n_samples": 4,
-                    f"{c}/n_tokens": 100,
-                    f"{c}/n_actions": 8,
+            categories = {
+                c: {
+                    "loss": -math.log(p),
+                    "token_accuracy": p,
+                    "exp_neg_loss": p,
+                    "action_accuracy": p / 2,
+                    "n_samples": 4,
+                    "n_tokens": 100,
+                    "n_actions": 8,
                 }
-            records.append({"kind": "eval", "step": step, "metric": "token_accuracy", **fields})
-            records.append({"kind": "curriculum", "step": step, "event": event.to_json(), **event.metrics()})
+                for c, p in ev.performance.items()
+            }
+            records.append(runlog.EvalRecord(step=step, metric="token_accuracy", categories=categories))
+            records.append(runlog.CurriculumRecord(step=step, event=event))
             stage_name = event.stage_name
     if end:
-        records.append({"kind": "checkpoint", "step": LAST_STEP, "path": str(path / "checkpoints/step-720")})
-        records.append(
-            {
-                "kind": "end",
-                "step": LAST_STEP,
-                "stopped": "completed",
-                "time_total": 100.0,
-                "time_data": 5.0,
-                "time_compute": 80.0,
-                "time_eval": 10.0,
-                "time_checkpoint": 5.0,
-            }
-        )
-    (path / "metrics.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        records.append(runlog.CheckpointRecord(step=LAST_STEP, path=str(path / "checkpoints/step-720")))
+        times = {"total": 100.0, "data": 5.0, "compute": 80.0, "eval": 10.0, "checkpoint": 5.0}
+        records.append(runlog.EndRecord(step=LAST_STEP, stopped="completed", times=times))
+    (path / "metrics.jsonl").write_text("".join(runlog.dumps(r) + "\n" for r in records))
     return path
 
 
@@ -138,22 +129,22 @@ def test_stage_segments_and_cooldowns_match_the_simulator(run_dir):
     view = run_view(run_dir)
     assert detect_kind(run_dir) == "run"
     sim = simulate_trace(CFG, evaluations())
-    # the simulator also cuts a segment where only the interval scale changes: merge those by stage
-    merged: list[tuple[int, int, int, str]] = []
-    for s in sim.segments:
-        if merged and merged[-1][2] == s.stage:
-            merged[-1] = (merged[-1][0], s.end, s.stage, s.stage_name)
-        else:
-            merged.append((s.start, s.end, s.stage, s.stage_name))
-    merged[-1] = (merged[-1][0], LAST_STEP, merged[-1][2], merged[-1][3])  # the run trains on past the last eval
-    assert [(s.start, s.end, s.stage, s.name) for s in view.segments] == merged
-    assert view.cooldowns == [(c.start, min(c.end, LAST_STEP)) for c in sim.cooldowns]
-    assert [s.name for s in view.segments] == ["simple", "mixed", "simple", "mixed", "full"]
+    # one timeline function for both: the same segments (the run trains on past its last evaluation)
+    last = sim.segments[-1]
+    assert list(view.timeline.segments) == [*sim.segments[:-1], dataclasses.replace(last, end=LAST_STEP)]
+    assert list(view.timeline.cooldowns) == sim.cooldowns
+    assert [(s.stage_name, s.interval_scale) for s in view.timeline.segments] == [
+        ("simple", 1.0),
+        ("mixed", 1.0),
+        ("simple", 2.0),
+        ("mixed", 2.0),
+        ("full", 2.0),
+    ]
 
 
 def test_timeline_final_eval_and_frames(run_dir):
     view = run_view(run_dir)
-    changes = [(t["step"], t["from"], t["to"], t["kind"]) for t in view.timeline]
+    changes = [(c.step, c.before, c.after, c.kind) for c in view.timeline.changes]
     assert changes == [
         (100, "simple", "mixed", "advance"),
         (150, "mixed", "simple", "rollback"),
@@ -166,7 +157,7 @@ def test_timeline_final_eval_and_frames(run_dir):
     final = view.final_eval
     assert set(final) == {"simple", "medium", "hard"}
     assert final["hard"]["token_accuracy"] == pytest.approx(TRACE[-1][2])
-    assert view.end is not None and view.end["stopped"] == "completed"
+    assert view.end is not None and view.end.stopped == "completed"
 
 
 def test_a_torn_line_is_skipped_and_counted(run_dir):
@@ -180,7 +171,7 @@ def test_a_torn_line_is_skipped_and_counted(run_dir):
 def test_an_unfinished_run_has_no_end_record(tmp_path):
     view = run_view(write_run_dir(tmp_path / "run", end=False))
     assert view.end is None
-    assert view.segments[-1].end == LAST_STEP
+    assert view.timeline.segments[-1].end == LAST_STEP
 
 
 def test_an_empty_metrics_file_is_a_named_error(tmp_path):
@@ -194,9 +185,9 @@ def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
     """A 4-step tiny-text run: the report's timeline and final eval are the run summary's (about 25 s on CPU)."""
     pytest.importorskip("torch")
     from cli.train import resolve_config
-    from pixelis_data.report import build_report
     from pixelis_train.demo_data import make_demo_split
     from pixelis_train.loop import train
+    from pixelis_train.report import build_report
 
     split_dir = make_demo_split(tmp_path / "split", tmp_path / "images", n_per_category=4, n_eval_per_category=2)
     cfg_file = tmp_path / "c.yaml"
@@ -216,9 +207,9 @@ def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
     )
     summary = train(split_dir, cfg, tmp_path / "run")
     view = run_view(tmp_path / "run")
-    assert view.timeline == summary.timeline and [t["to"] for t in view.timeline] == ["b"]
+    assert view.timeline == summary.timeline and [c.after for c in view.timeline.changes] == ["b"]
     assert {c: r["loss"] for c, r in view.final_eval.items()} == {c: m.loss for c, m in summary.final_eval.items()}
     assert view.train["step"].to_list() == [1, 2, 3, 4]
-    assert [(s.name, s.start, s.end) for s in view.segments] == [("a", 0, 2), ("b", 2, 4)]
+    assert [(s.stage_name, s.start, s.end) for s in view.timeline.segments] == [("a", 0, 2), ("b", 2, 4)]
     result = build_report(tmp_path / "run", tmp_path / "report.html")
     assert result.kind == "run" and len(result.figures) == 4

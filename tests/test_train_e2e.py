@@ -21,8 +21,8 @@ from pixelis_train.config import TrainConfig
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.evaluate import evaluate
 from pixelis_train.loop import train
-from pixelis_train.metrics_log import read_log
 from pixelis_train.models import load_base
+from pixelis_train.runlog import read_run_log
 from pixelis_train.stream.split_files import open_arrow
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")]
@@ -100,8 +100,8 @@ def test_tiny_model_trains_checkpoints_and_reloads(split, tmp_path, model_name):
     assert (run / "config.yaml").is_file() and summary.averaged_adapter_dir == run / "adapter-averaged"
 
     # the scripted schedule: advances exactly at steps 4 and 8, then the last stage to the end
-    assert [(t["step"], t["from"], t["to"]) for t in summary.timeline] == [(4, "warm", "mid"), (8, "mid", "all")]
-    log = read_log(run / "metrics.jsonl")
+    assert [(c.step, c.before, c.after) for c in summary.timeline.changes] == [(4, "warm", "mid"), (8, "mid", "all")]
+    log = read_run_log(run / "metrics.jsonl").as_json()
     train_lines = [r for r in log if r["kind"] == "train"]
     assert [r["step"] for r in train_lines] == [2, 4, 6, 8, 10, 12]
     assert [r["stage"] for r in train_lines] == ["warm", "warm", "mid", "mid", "all", "all"]
@@ -135,16 +135,16 @@ def test_tiny_model_trains_checkpoints_and_reloads(split, tmp_path, model_name):
 def test_sigterm_checkpoints_and_stops_cleanly(split, tmp_path, monkeypatch):
     split_dir, images = split
     cfg = small_config("tiny-text", images, **{"checkpoint.average_last": 0})
-    from pixelis_train import loop
+    from pixelis_train import build
 
-    real = loop.CurriculumStream.next_step
+    real = build.CurriculumStream.next_step
 
     def next_step(self):
         if self.step == 5:  # the signal arrives while step 6 is planned ahead, during step 5
             os.kill(os.getpid(), signal.SIGTERM)
         return real(self)
 
-    monkeypatch.setattr(loop.CurriculumStream, "next_step", next_step)
+    monkeypatch.setattr(build.CurriculumStream, "next_step", next_step)
     summary = train(split_dir, cfg, tmp_path / "run")
     assert summary.stopped == "SIGTERM" and summary.steps_done == 5
     last = checkpoint_dirs(tmp_path / "run")[-1]

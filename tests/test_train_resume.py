@@ -16,7 +16,7 @@ from pixelis_core.config_io import dump_yaml
 from pixelis_train.checkpoint import checkpoint_dirs, resolve_resume
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.loop import train
-from pixelis_train.metrics_log import read_log
+from pixelis_train.runlog import read_run_log
 
 pytestmark = pytest.mark.slow
 
@@ -29,25 +29,25 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from pixelis_core.config_io import load_yaml
-    from pixelis_train import loop
+    from pixelis_train import build, loop
     from pixelis_train.config import TrainConfig
 
     split, cfg_path, run, kill_at = sys.argv[1:5]
-    real = loop.CurriculumStream.next_step
+    real = build.CurriculumStream.next_step
 
     def next_step(self):
         if self.step == int(kill_at):
             os.kill(os.getpid(), signal.SIGKILL)
         return real(self)
 
-    loop.CurriculumStream.next_step = next_step
+    build.CurriculumStream.next_step = next_step
     loop.train(Path(split), load_yaml(TrainConfig, cfg_path), Path(run))
     """
 )
 
 
 def _losses(run: Path) -> list[tuple[int, float]]:
-    return [(r["step"], r["loss"]) for r in read_log(run / "metrics.jsonl") if r["kind"] == "train"]
+    return [(r["step"], r["loss"]) for r in read_run_log(run / "metrics.jsonl").as_json() if r["kind"] == "train"]
 
 
 def _deterministic(run: Path) -> list[dict]:
@@ -55,7 +55,7 @@ def _deterministic(run: Path) -> list[dict]:
     timing = {"tokens_per_s", "samples_per_s", "path"}
     return [
         {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
-        for r in read_log(run / "metrics.jsonl")
+        for r in read_run_log(run / "metrics.jsonl").as_json()
         if r["kind"] not in ("start", "end")
     ]
 

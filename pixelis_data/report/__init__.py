@@ -1,9 +1,12 @@
-"""Data behind ``pixelis report`` and ``pixelis explain``: views of scores, splits and runs, figures, HTML.
+"""Data behind ``pixelis report`` and ``pixelis explain``: views of scores and splits, figures, HTML.
+
+The run report (stages, rollbacks) lives in ``pixelis_train.report`` and uses the HTML and figure
+plumbing here.
 
 Torch-free; matplotlib (the ``report`` extra) is imported only when a figure is drawn.
 """
 
-from pixelis_data.report.build import ReportResult, build_report, figures_dir_for
+from pixelis_data.report.build import ReportResult, build_report, figures_dir_for, write_report
 from pixelis_data.report.figures import INSTALL_HINT, ReportDependencyError
 from pixelis_data.report.inputs import ReportInputError, detect_kind
 
@@ -15,4 +18,5 @@ __all__ = [
     "build_report",
     "detect_kind",
     "figures_dir_for",
+    "write_report",
 ]

@@ -1,4 +1,5 @@
-"""``build_report``: a scores file, split directory or run directory -> report.html + its figures as PNGs."""
+"""``build_report``: a scores file or split directory -> report.html + its figures as PNGs; ``write_report``
+for any section (the training side writes its run report with it)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import pixelis_data
 from pixelis_core.atomic import write_bytes_atomic, write_text_atomic
 from pixelis_data.config import DataConfig
 from pixelis_data.report.html import Section, Table, render_html
-from pixelis_data.report.inputs import ReportKind, detect_kind
+from pixelis_data.report.inputs import detect_kind
 from pixelis_data.report.plots_data import scores_figures, split_figures
-from pixelis_data.report.plots_run import run_figures
-from pixelis_data.report.run import RunView, run_view
 from pixelis_data.report.scores import ScoresView, scores_view
 from pixelis_data.report.split import SplitView, split_view
 
@@ -21,7 +20,8 @@ from pixelis_data.report.split import SplitView, split_view
 class ReportResult:
     """What was written."""
 
-    kind: ReportKind
+    kind: str
+    """'scores', 'split', or the kind of another package's report (``pixelis_train.report``: 'run')."""
     html: Path
     figures: list[Path]
 
@@ -105,89 +105,20 @@ def split_section(view: SplitView) -> Section:
     )
 
 
-def run_section(view: RunView) -> Section:
-    paragraphs = []
-    end = view.end
-    if end is not None:
-        line = f"steps 0 -> {end['step']} ({end.get('stopped', '?')})"
-        total = end.get("time_total")
-        if total:
-            line += f"; time {total:.1f}s: " + ", ".join(
-                f"{k} {end.get(f'time_{k}', 0.0) / total:.1%}" for k in ("data", "compute", "eval", "checkpoint")
-            )
-        paragraphs.append(line)
-    else:
-        paragraphs.append(f"in progress or interrupted: last record at step {view.last_step}")
-    if view.start.get("base_model"):
-        paragraphs.append(
-            f"base model {view.start['base_model']}, trainable parameters "
-            f"{view.start.get('trainable_params', 0):,} of {view.start.get('total_params', 0):,}"
-        )
-    timeline = Table(
-        "stage timeline",
-        ["step", "from", "to", "event", "why"],
-        [[str(t["step"]), t["from"], t["to"], t["kind"], t["reason"]] for t in view.timeline]
-        or [["-", "-", "-", "-", "no stage change"]],
-        ("from", "to", "event", "why"),
-    )
-    marked = [e for e in view.events if e["kind"] != "hold"]
-    event_rows = [
-        [
-            str(i),
-            str(e["step"]),
-            e["kind"],
-            f"{e['stage_before']} -> {e['stage_after']} ({e['stage_name']})",
-            e["reason"],
-        ]
-        for i, e in enumerate(marked, start=1)
-    ]
-    events = Table(
-        "curriculum events (numbers as in the timeline figure)",
-        ["#", "step", "event", "stage", "why"],
-        event_rows or [["-", "-", "-", "-", "only holds"]],
-        ("event", "stage", "why"),
-    )
-    final = Table(
-        "final per-category performance (held-out eval)",
-        ["category", "token acc", "exp(-loss)", "action acc", "loss", "samples"],
-        [
-            [
-                c,
-                _f(r["token_accuracy"]),
-                _f(r["exp_neg_loss"]),
-                _f(r["action_accuracy"]),
-                _f(r["loss"], 4),
-                "-" if r["n_samples"] is None else str(int(r["n_samples"])),
-            ]
-            for c, r in view.final_eval.items()
-        ],
-        ("category",),
-    )
-    warnings = [f"{view.skipped_lines} unreadable line(s) in metrics.jsonl skipped"] if view.skipped_lines else []
-    return Section(
-        id="run",
-        title=f"Run: {view.path.name}",
-        paragraphs=paragraphs,
-        tables=[timeline, final, events],
-        figures=run_figures(view),
-        warnings=warnings,
-    )
-
-
 def build_report(path: Path, output: Path, config: DataConfig | None = None) -> ReportResult:
-    """Detect what ``path`` is, draw its figures, write the PNGs then ``output`` (each atomically).
+    """Detect what ``path`` is (scores or split), draw its figures, write the PNGs then ``output``.
 
     Raises ReportInputError for unusable input and ReportDependencyError without matplotlib.
     """
     config = config or DataConfig()
     path, output = Path(path), Path(output)
     kind = detect_kind(path)
-    if kind == "scores":
-        section = scores_section(scores_view(path, config))
-    elif kind == "split":
-        section = split_section(split_view(path))
-    else:
-        section = run_section(run_view(path))
+    section = scores_section(scores_view(path, config)) if kind == "scores" else split_section(split_view(path))
+    return write_report(kind, path, output, section)
+
+
+def write_report(kind: str, path: Path, output: Path, section: Section) -> ReportResult:
+    """Write the section's figures as PNGs beside ``output``, then the HTML page (each atomically)."""
     fig_dir = figures_dir_for(output)
     written = []
     for fig in section.figures:

@@ -13,11 +13,6 @@ from typing import Any
 INSTALL_HINT = "pip install 'pixelis[report]'"
 DPI = 100
 CATEGORY_COLOURS = {"simple": "#4c9f70", "medium": "#e3a23b", "hard": "#c8553d"}
-EVENT_STYLE = {  # marker, colour
-    "advance": ("^", "#2e7d32"),
-    "forced_advance": ("D", "#ef6c00"),
-    "rollback": ("v", "#c62828"),
-}
 
 
 class ReportDependencyError(ImportError):

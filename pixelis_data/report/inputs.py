@@ -1,4 +1,4 @@
-"""What ``pixelis report`` was pointed at: a scores Parquet, a split directory or a training run directory."""
+"""What a data report was pointed at: a scores Parquet or a split directory (runs: ``pixelis_train.report``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 from pixelis_data.schema import SCORE_COLUMN
 from pixelis_data.split.manifest import MANIFEST, read_manifest
 
-ReportKind = Literal["scores", "split", "run"]
-METRICS_FILE = "metrics.jsonl"  # the name pixelis_train.metrics_log writes (not imported: that package needs torch)
+ReportKind = Literal["scores", "split"]
 
 
 class ReportInputError(ValueError):
@@ -20,27 +19,22 @@ class ReportInputError(ValueError):
 
 
 def detect_kind(path: Path) -> ReportKind:
-    """``scores`` for a Parquet with difficulty_score, ``split`` for a directory with a split manifest,
-    ``run`` for a directory with metrics.jsonl; anything else raises :class:`ReportInputError`."""
+    """``scores`` for a Parquet with difficulty_score, ``split`` for a directory with a split manifest;
+    anything else raises :class:`ReportInputError`."""
     if not path.exists():
         raise ReportInputError(f"{path}: no such file or directory")
     if path.is_dir():
         if read_manifest(path) is not None:
             return "split"
-        if (path / METRICS_FILE).is_file():
-            return "run"
         if (path / MANIFEST).exists():
             raise ReportInputError(f"{path}/{MANIFEST}: not a pixelis split manifest (unreadable or another kind)")
-        raise ReportInputError(
-            f"{path}: a directory with neither {MANIFEST} (a `pixelis split` output) nor {METRICS_FILE} "
-            "(a `pixelis train` run)"
-        )
+        raise ReportInputError(f"{path}: a directory without {MANIFEST} (not a `pixelis split` output)")
     try:
         names = pq.read_schema(path).names
     except (pa.ArrowException, OSError) as err:
         raise ReportInputError(
-            f"{path}: not a scores Parquet ({str(err).splitlines()[0]}); expected a `pixelis score` output, "
-            "a split directory or a run directory"
+            f"{path}: not a scores Parquet ({str(err).splitlines()[0]}); expected a `pixelis score` output or "
+            "a split directory"
         ) from None
     if SCORE_COLUMN not in names:
         raise ReportInputError(

@@ -1,8 +1,9 @@
 """Dry-run a curriculum policy on a performance trace or on the synthetic learner, without a GPU.
 
 The loop is the training loop's: at each evaluation, ``decide``, then ``weights`` for the next steps.
-The result is every event plus a timeline: the stage (and interval scale) in force per step range and
-the cooldown ranges after rollbacks.
+The result is every event plus the timeline (``curriculum/timeline.py``, the same function the run
+summary and the run report use): the stage and interval scale in force per step range, and the
+cooldown ranges after rollbacks.
 """
 
 from __future__ import annotations
@@ -21,26 +22,7 @@ from pixelis_train.curriculum.config import CurriculumConfig
 from pixelis_train.curriculum.events import Evaluation, Event
 from pixelis_train.curriculum.policy import make_policy
 from pixelis_train.curriculum.synthetic import LearningCurveModel, SyntheticLearner
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Steps ``start+1 .. end`` trained on one stage's mixture at one interval scale."""
-
-    start: int
-    end: int
-    stage: int
-    stage_name: str
-    weights: dict[str, float]
-    interval_scale: float
-
-
-@dataclass(frozen=True)
-class Cooldown:
-    """No unforced advance between ``start`` (a rollback) and ``end``."""
-
-    start: int
-    end: int
+from pixelis_train.curriculum.timeline import Cooldown, Segment, Timeline, stage_timeline
 
 
 @dataclass(frozen=True)
@@ -51,9 +33,18 @@ class SimulationResult:
     source: str
     evaluations: list[Evaluation]
     events: list[Event]
-    segments: list[Segment]
-    cooldowns: list[Cooldown]
+    timeline: Timeline
     final_state: dict[str, Any]
+    stage_weights: dict[int, dict[str, float]]
+    """The category mixture of each stage index (what a segment of that stage trains on)."""
+
+    @property
+    def segments(self) -> list[Segment]:
+        return list(self.timeline.segments)
+
+    @property
+    def cooldowns(self) -> list[Cooldown]:
+        return list(self.timeline.cooldowns)
 
     def counts(self) -> dict[str, int]:
         """Number of events of each kind."""
@@ -71,7 +62,7 @@ class SimulationResult:
             "final_state": self.final_state,
         }
         records = [header]
-        records += [{"type": "segment", **asdict(s)} for s in self.segments]
+        records += [{"type": "segment", **asdict(s), "weights": self.stage_weights[s.stage]} for s in self.segments]
         records += [{"type": "cooldown", **asdict(c)} for c in self.cooldowns]
         for event, evaluation in zip(self.events, self.evaluations, strict=True):
             records.append({"type": "event", **event.to_json(), "category_performance": dict(evaluation.performance)})
@@ -138,18 +129,10 @@ def _result(
     end: int,
 ) -> SimulationResult:
     policy = make_policy(cfg)
-    state0 = policy.initial_state()
-    segments: list[Segment] = []
-    start, stage, name, weights, scale = 0, state0["stage"], policy.stage_name(state0), policy.weights(state0), 1.0
-    for event in events:
-        if event.stage_after != stage or event.interval_scale != scale:
-            segments.append(Segment(start, event.step, stage, name, weights, scale))
-            start, stage, name, scale = event.step, event.stage_after, event.stage_name, event.interval_scale
-            weights = _stage_weights(cfg, stage)
-    segments.append(Segment(start, max(end, start), stage, name, weights, scale))
-    cooldowns = [Cooldown(e.step, e.step + cfg.cooldown_steps) for e in events if e.kind == "rollback"]
-    return SimulationResult(cfg.policy, source, evaluations, events, segments, cooldowns, final_state)
-
-
-def _stage_weights(cfg: CurriculumConfig, stage: int) -> dict[str, float]:
-    return cfg.resolved_static_weights() if cfg.policy == "none" else dict(cfg.stages[stage].weights)
+    first = policy.initial_state()
+    timeline = stage_timeline(events, first_stage=first["stage"], first_name=policy.stage_name(first), end=end)
+    if cfg.policy == "none":
+        weights = {0: cfg.resolved_static_weights()}
+    else:
+        weights = {i: dict(stage.weights) for i, stage in enumerate(cfg.stages)}
+    return SimulationResult(cfg.policy, source, evaluations, events, timeline, final_state, weights)

@@ -6,15 +6,21 @@ from typing import Any
 
 import polars as pl
 
-from pixelis_data.report.figures import CATEGORY_COLOURS, EVENT_STYLE, FigureOut, empty_note, figure, new_figure
-from pixelis_data.report.run import RunView
+from pixelis_data.report.figures import CATEGORY_COLOURS, FigureOut, empty_note, figure, new_figure
+from pixelis_train.curriculum.events import Event
+from pixelis_train.report.view import RunView
 
+EVENT_STYLE = {  # marker, colour
+    "advance": ("^", "#2e7d32"),
+    "forced_advance": ("D", "#ef6c00"),
+    "rollback": ("v", "#c62828"),
+}
 STAGE_COLOURS = ("#dbe9f6", "#fde9d2", "#e2f0d9", "#f3dcec", "#fff5cc", "#e0e0f0", "#d9f2f2")
 
 
 def _stage_bands(ax: Any, view: RunView) -> None:
     """Pale background bands, one per stage segment, so every step-axis figure shows the stage."""
-    for seg in view.segments:
+    for seg in view.timeline.segments:
         ax.axvspan(
             seg.start,
             max(seg.end, seg.start + 0.5),
@@ -24,15 +30,19 @@ def _stage_bands(ax: Any, view: RunView) -> None:
         )
 
 
-def _marked_events(view: RunView) -> list[dict[str, Any]]:
-    return [e for e in view.events if e["kind"] in EVENT_STYLE]
+def _marked_events(view: RunView) -> list[Event]:
+    return [e for e in view.events if e.kind in EVENT_STYLE]
 
 
 def run_figures(view: RunView) -> list[FigureOut]:
     """Four figures; an axis without data says so instead of disappearing."""
-    out = []
-    stages = ", ".join(f"{s.name} {s.start}-{s.end}" for s in view.segments)
+    return [_loss_figure(view), _performance_figure(view), _curriculum_figure(view), _throughput_figure(view)]
 
+
+def _loss_figure(view: RunView) -> FigureOut:
+    """Train loss and eval loss per category over steps, on the stage bands."""
+    segments = view.timeline.segments
+    stages = ", ".join(f"{s.stage_name} {s.start}-{s.end}" for s in segments)
     fig = new_figure(9, 4)
     ax = fig.add_subplot()
     _stage_bands(ax, view)
@@ -54,15 +64,16 @@ def run_figures(view: RunView) -> list[FigureOut]:
         ax.legend(fontsize=8)
     else:
         empty_note(ax, "no train or eval records yet")
-    out.append(
-        figure(
-            "run-loss",
-            "Training and eval loss",
-            f"Train loss per log interval and held-out eval loss per category. Background: stages ({stages}).",
-            fig,
-        )
+    return figure(
+        "run-loss",
+        "Training and eval loss",
+        f"Train loss per log interval and held-out eval loss per category. Background: stages ({stages}).",
+        fig,
     )
 
+
+def _performance_figure(view: RunView) -> FigureOut:
+    """The curriculum metric per category, the stage performance, the marked events."""
     fig = new_figure(9, 4)
     ax = fig.add_subplot()
     _stage_bands(ax, view)
@@ -70,12 +81,12 @@ def run_figures(view: RunView) -> list[FigureOut]:
     for category in view.evals["category"].unique(maintain_order=True).to_list():
         rows = view.evals.filter(pl.col("category") == category)
         ax.plot(rows["step"], rows[metric], marker="o", color=CATEGORY_COLOURS.get(category), label=category)
-    perf = [(e["step"], e["performance"]) for e in view.events if e.get("performance") is not None]
+    perf = [(e.step, e.performance) for e in view.events if e.performance is not None]
     if perf:
         ax.plot([s for s, _ in perf], [p for _, p in perf], color="black", linewidth=2, label="stage performance")
     for e in _marked_events(view):
-        marker, colour = EVENT_STYLE[e["kind"]]
-        ax.axvline(e["step"], color=colour, linestyle=":", linewidth=1)
+        colour = EVENT_STYLE[e.kind][1]
+        ax.axvline(e.step, color=colour, linestyle=":", linewidth=1)
     if view.evals.height:
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(metric)
@@ -83,27 +94,30 @@ def run_figures(view: RunView) -> list[FigureOut]:
         ax.legend(fontsize=8)
     else:
         empty_note(ax, "no evaluations yet")
-    out.append(
-        figure(
-            "run-performance",
-            "Per-category performance",
-            f"{metric} on the held-out eval set per category; black: the stage-weighted performance the "
-            "curriculum decided on; dotted lines: advances and rollbacks.",
-            fig,
-        )
+    return figure(
+        "run-performance",
+        "Per-category performance",
+        f"{metric} on the held-out eval set per category; black: the stage-weighted performance the "
+        "curriculum decided on; dotted lines: advances and rollbacks.",
+        fig,
     )
 
-    fig = new_figure(9, 1.6 + 0.45 * max(len({s.stage for s in view.segments}), 2))
+
+def _curriculum_figure(view: RunView) -> FigureOut:
+    """Stage in force over steps, numbered events, cooldowns."""
+    segments = view.timeline.segments
+    fig = new_figure(9, 1.6 + 0.45 * max(len({s.stage for s in segments}), 2))
     ax = fig.add_subplot()
-    names = {s.stage: s.name for s in view.segments}
-    for seg in view.segments:
+    names = {s.stage: s.stage_name for s in segments}
+    for seg in segments:
         ax.broken_barh(
             [(seg.start, max(seg.end - seg.start, 0.5))],
             (seg.stage - 0.35, 0.7),
             facecolors=STAGE_COLOURS[seg.stage % len(STAGE_COLOURS)],
             edgecolors="#555555",
         )
-    for start, until in view.cooldowns:
+    cooldowns = [(c.start, min(c.end, max(view.last_step, c.start))) for c in view.timeline.cooldowns]
+    for start, until in cooldowns:
         ax.axvspan(
             start,
             max(until, start + 0.5),
@@ -111,37 +125,38 @@ def run_figures(view: RunView) -> list[FigureOut]:
             alpha=0.12,
             hatch="///",
             linewidth=0,
-            label="cooldown" if (start, until) == view.cooldowns[0] else None,
+            label="cooldown" if (start, until) == cooldowns[0] else None,
         )
     for number, e in enumerate(_marked_events(view), start=1):
-        marker, colour = EVENT_STYLE[e["kind"]]
-        y = e["stage_after"] if e["kind"] != "rollback" else e["stage_before"]
+        marker, colour = EVENT_STYLE[e.kind]
+        y = e.stage_after if e.kind != "rollback" else e.stage_before
         ax.plot(
-            [e["step"]],
+            [e.step],
             [y],
             marker=marker,
             color=colour,
             markersize=11,
             linestyle="none",
-            label=e["kind"] if e is next(x for x in _marked_events(view) if x["kind"] == e["kind"]) else None,
+            label=e.kind if e is next(x for x in _marked_events(view) if x.kind == e.kind) else None,
         )
-        ax.annotate(str(number), (e["step"], y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8)
+        ax.annotate(str(number), (e.step, y), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8)
     ax.set_yticks(sorted(names), [names[i] for i in sorted(names)])
     ax.set_ylim(min(names) - 0.7, max(names) + 0.8)
     ax.set_xlim(0, max(view.last_step, 1))
     ax.set_xlabel("optimizer step")
-    if view.cooldowns or _marked_events(view):
+    if cooldowns or _marked_events(view):
         ax.legend(fontsize=8, loc="upper left")
-    out.append(
-        figure(
-            "run-curriculum",
-            "Curriculum timeline",
-            "Stage in force over steps; numbered markers are the events listed in the table below "
-            "(with their reasons); hatched: cooldown after a rollback.",
-            fig,
-        )
+    return figure(
+        "run-curriculum",
+        "Curriculum timeline",
+        "Stage in force over steps; numbered markers are the events listed in the table below "
+        "(with their reasons); hatched: cooldown after a rollback.",
+        fig,
     )
 
+
+def _throughput_figure(view: RunView) -> FigureOut:
+    """Samples/s and tokens/s per log interval."""
     fig = new_figure(9, 3.6)
     ax = fig.add_subplot()
     if view.train.height:
@@ -156,12 +171,9 @@ def run_figures(view: RunView) -> list[FigureOut]:
         twin.legend(loc="upper right", fontsize=8)
     else:
         empty_note(ax, "no train records yet")
-    out.append(
-        figure(
-            "run-throughput",
-            "Throughput",
-            "Samples and (non-padding) tokens per second of each log interval, data loading included.",
-            fig,
-        )
+    return figure(
+        "run-throughput",
+        "Throughput",
+        "Samples and (non-padding) tokens per second of each log interval, data loading included.",
+        fig,
     )
-    return out

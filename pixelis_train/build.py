@@ -1,0 +1,234 @@
+"""Building a training run: model + LoRA, formatter, policy, stream, eval sets, optimizer, and resume.
+
+:func:`build_run` is the first phase of the loop (``pixelis_train/loop.py``). What it returns is the
+run's fixed parts (:class:`Run`, built once) and its moving parts (:class:`TrainProgress`, restored
+from the checkpoint when resuming). The order of the calls matters for exact reproducibility: the
+seed is set before the tiny model and LoRA are initialised, and the RNG states are restored last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+
+from pixelis_core.atomic import write_text_atomic
+from pixelis_core.config_io import dump_yaml, to_dict
+from pixelis_data.schema import CATEGORIES
+from pixelis_train import distributed
+from pixelis_train._deps import require
+from pixelis_train.batch import collate, format_rows
+from pixelis_train.chat import IGNORE_INDEX, ChatFormatter, Example
+from pixelis_train.checkpoint import (
+    Checkpoint,
+    check_resumable,
+    checkpoint_world_size,
+    read_checkpoint,
+    read_optimizer,
+    restore_adapter,
+    restore_rng,
+)
+from pixelis_train.config import TrainConfig
+from pixelis_train.curriculum.policy import CurriculumPolicy, make_policy
+from pixelis_train.metrics_log import MetricsLogger
+from pixelis_train.models import add_lora, load_base, trainable_summary
+from pixelis_train.progress import TrainProgress
+from pixelis_train.run_control import lr_lambda
+from pixelis_train.runlog import METRICS_FILE, StartRecord, truncate_run_log
+from pixelis_train.stream import CurriculumStream, StreamConfig
+from pixelis_train.tiny import TINY_NAMES, build_tiny, corpus_from_split
+
+torch = require("torch")
+
+
+@dataclass
+class Run:
+    """The parts of a run that are built once and do not change from step to step."""
+
+    cfg: TrainConfig
+    ctx: distributed.DistContext
+    run_dir: Path
+    base_model: str
+    """Where the base model was loaded from (the built tiny model's directory for tiny-vl / tiny-text)."""
+    model: Any
+    """The trained module (DDP / FSDP-wrapped under torchrun)."""
+    eval_model: Any
+    """The unwrapped PEFT model: evaluation and saving."""
+    params: list[Any]
+    optimizer: Any
+    scheduler: Any
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]]
+    policy: CurriculumPolicy
+    stream: CurriculumStream
+    formatter: ChatFormatter
+    pad_id: int
+    eval_sets: dict[str, list[Example]]
+    filler: dict[str, Any]
+    """A batch that trains no token: run by a rank with fewer micro-batches in a step (skipped samples),
+    so that every rank makes the same number of forward/backward passes (and collectives)."""
+    logger: MetricsLogger
+    start_step: int
+
+
+def build_run(
+    split_dir: Path, cfg: TrainConfig, run_dir: Path, ctx: distributed.DistContext, resume: Path | None
+) -> tuple[Run, TrainProgress]:
+    """Everything the loop needs, and the progress to start from (step 0, or the checkpoint's)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+    device = ctx.device
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    )
+    torch.manual_seed(cfg.seed)
+    source, base, peft_model, ckpt = _model(split_dir, cfg, run_dir, ctx, resume)
+    model = distributed.wrap(peft_model, ctx)
+    distributed.seed_rank(cfg.seed, ctx)
+    image_root = Path(cfg.data.image_root) if cfg.data.image_root else None
+    formatter = ChatFormatter(base.tokenizer, cfg.data.format, base.image_processor, image_root)
+    pad_id = int(base.tokenizer.pad_token_id)
+
+    policy = make_policy(cfg.curriculum)
+    initial = policy.initial_state()
+    stream = CurriculumStream(
+        split_dir,
+        StreamConfig(
+            global_batch=cfg.optim.micro_batch * cfg.optim.grad_accum * ctx.world_size,
+            micro_batch=cfg.optim.micro_batch,
+            world_size=ctx.world_size,
+            rank=ctx.rank,
+            seed=cfg.seed,
+            mode=cfg.data.stream_mode,
+        ),
+        weights=policy.weights(initial),
+    )
+    progress = TrainProgress(curriculum=initial, stream=stream.state_dict())
+    eval_sets = _eval_sets(split_dir, stream, formatter, cfg, progress)
+    filler = collate([next(iter(eval_sets.values()))[0]], pad_id)
+    filler["labels"][:] = IGNORE_INDEX
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=cfg.optim.lr,
+        betas=cfg.optim.betas,
+        eps=cfg.optim.eps,
+        weight_decay=cfg.optim.weight_decay,
+        fused=device.type == "cuda",
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(cfg.optim.warmup_steps, cfg.optim.steps, cfg.optim.min_lr_ratio)
+    )
+    if ckpt is not None:
+        _restore(ckpt, progress, model, optimizer, scheduler, stream, policy, cfg, ctx)
+    if ctx.is_main:
+        # a fresh run in a reused directory starts a fresh log; a resumed one drops what follows the checkpoint
+        truncate_run_log(run_dir / METRICS_FILE, progress.step if ckpt is not None else -1)
+    logger = MetricsLogger(run_dir, cfg.logging.log_to, cfg.logging.project, to_dict(cfg), enabled=ctx.is_main)
+    if resume is None:
+        n_trainable, n_total = trainable_summary(peft_model)
+        logger.log(
+            StartRecord(
+                step=0,
+                base_model=source,
+                trainable_params=n_trainable,
+                total_params=n_total,
+                device=device.type,
+                world_size=ctx.world_size,
+                strategy=ctx.strategy,
+                stage=int(initial["stage"]),
+                stage_name=policy.stage_name(initial),
+            )
+        )
+    run = Run(
+        cfg=cfg,
+        ctx=ctx,
+        run_dir=run_dir,
+        base_model=source,
+        model=model,
+        eval_model=distributed.unwrap(model),  # DDP's forward is for training; FSDP shards in place
+        params=params,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        autocast=autocast,
+        policy=policy,
+        stream=stream,
+        formatter=formatter,
+        pad_id=pad_id,
+        eval_sets=eval_sets,
+        filler=filler,
+        logger=logger,
+        start_step=progress.step,
+    )
+    return run, progress
+
+
+def _model(
+    split_dir: Path, cfg: TrainConfig, run_dir: Path, ctx: distributed.DistContext, resume: Path | None
+) -> tuple[str, Any, Any, Checkpoint | None]:
+    """The base model (tiny ones built from the split's text by rank 0) with LoRA, and the checkpoint."""
+    source = cfg.model.name
+    if source in TINY_NAMES:
+        if ctx.is_main:
+            texts = corpus_from_split(split_dir, cfg.data.format)
+            build_tiny(source, texts, run_dir / "base-model", cfg.model.tiny_vocab_size, cfg.seed)
+        ctx.barrier()
+        source = str(run_dir / "base-model")
+    # FSDP: load on the CPU; fully_shard moves each decoder layer to the GPU as it shards it, so no GPU
+    # ever holds the whole model (the point of FSDP for models that do not fit one GPU).
+    load_device = torch.device("cpu") if ctx.strategy == "fsdp" else ctx.device
+    base = load_base(source, cfg.model, load_device, compute_device=ctx.device)
+    peft_model = add_lora(base, cfg.lora, cfg.model)  # the same initial weights on every rank (same seed)
+    ckpt = read_checkpoint(resume) if resume is not None else None
+    if ckpt is not None:
+        check_resumable(ckpt, ctx.strategy, ctx.world_size, warn=ctx.is_main)
+        restore_adapter(ckpt, peft_model)  # before sharding: FSDP shards what it is given
+    return source, base, peft_model, ckpt
+
+
+def _eval_sets(
+    split_dir: Path, stream: CurriculumStream, formatter: ChatFormatter, cfg: TrainConfig, progress: TrainProgress
+) -> dict[str, list[Example]]:
+    """The eval set per category, formatted once. Every rank formats all of it (the same counts
+    everywhere) and later evaluates its shard of it."""
+    table = stream.eval_table()
+    sets = {}
+    for category in CATEGORIES:
+        rows = table.filter(pc.equal(table["category"], category))
+        if cfg.eval.max_per_category:
+            rows = rows.slice(0, cfg.eval.max_per_category)
+        sets[category] = format_rows(rows.to_pylist(), formatter, cfg.data.skip_bad_samples, progress.format_stats)
+    sets = {c: exs for c, exs in sets.items() if exs}
+    if not sets:
+        raise ValueError(f"{split_dir}/eval.arrow: no usable eval samples (the curriculum needs them)")
+    return sets
+
+
+def _restore(
+    ckpt: Checkpoint,
+    progress: TrainProgress,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    stream: CurriculumStream,
+    policy: CurriculumPolicy,
+    cfg: TrainConfig,
+    ctx: distributed.DistContext,
+) -> None:
+    """Resume: optimizer, schedule, RNG, then the progress state, stream position and weights."""
+    saved = read_optimizer(ckpt)
+    distributed.load_optimizer_state(model, optimizer, saved["optimizer"], ctx)
+    scheduler.load_state_dict(saved["scheduler"])
+    if checkpoint_world_size(ckpt) == ctx.world_size:
+        restore_rng(ckpt, ctx.rank)
+    else:  # allowed (check_resumable warned): RNG streams are per rank, so reseed from the step
+        distributed.seed_rank(cfg.seed + ckpt.step, ctx)
+    progress.load_state_dict(ckpt.state)
+    stream.load_state_dict(progress.stream)
+    # the stream state was taken when the step was planned; a decision after it set new weights
+    stream.set_weights(policy.weights(progress.curriculum))

@@ -1,0 +1,114 @@
+"""The run section of ``pixelis report`` and the report dispatch: run directories here, the rest on the data side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pixelis_data.config import DataConfig
+from pixelis_data.report import ReportInputError, ReportResult, write_report
+from pixelis_data.report import build_report as build_data_report
+from pixelis_data.report import detect_kind as detect_data_kind
+from pixelis_data.report.html import Section, Table
+from pixelis_train.report.plots import run_figures
+from pixelis_train.report.view import RunView, run_view
+from pixelis_train.runlog import METRICS_FILE
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory holding a run log (``pixelis train --out``)."""
+    return path.is_dir() and (path / METRICS_FILE).is_file()
+
+
+def detect_kind(path: Path) -> str:
+    """``run`` for a run directory, else the data side's kind (``scores``, ``split``); ReportInputError if none."""
+    if is_run_dir(path):
+        return "run"
+    try:
+        return detect_data_kind(path)
+    except ReportInputError:
+        if path.is_dir() and not (path / "manifest.json").exists():
+            raise ReportInputError(
+                f"{path}: a directory with neither manifest.json (a `pixelis split` output) nor {METRICS_FILE} "
+                "(a `pixelis train` run)"
+            ) from None
+        raise
+
+
+def build_report(path: Path, output: Path, config: DataConfig | None = None) -> ReportResult:
+    """The report of whatever ``path`` is: a run directory, a split directory or a scores file."""
+    path, output = Path(path), Path(output)
+    if detect_kind(path) == "run":
+        return build_run_report(path, output)
+    return build_data_report(path, output, config)
+
+
+def build_run_report(path: Path, output: Path) -> ReportResult:
+    """Draw the run's figures and write ``output`` + its PNGs (ReportDependencyError without matplotlib)."""
+    return write_report("run", Path(path), Path(output), run_section(run_view(Path(path))))
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def run_section(view: RunView) -> Section:
+    paragraphs = []
+    end = view.end
+    if end is not None:
+        line = f"steps 0 -> {end.step} ({end.stopped})"
+        total = end.times.get("total")
+        if total:
+            line += f"; time {total:.1f}s: " + ", ".join(
+                f"{k} {end.times.get(k, 0.0) / total:.1%}" for k in ("data", "compute", "eval", "checkpoint")
+            )
+        paragraphs.append(line)
+    else:
+        paragraphs.append(f"in progress or interrupted: last record at step {view.last_step}")
+    if view.start is not None:
+        paragraphs.append(
+            f"base model {view.start.base_model}, trainable parameters "
+            f"{view.start.trainable_params:,} of {view.start.total_params:,}"
+        )
+    timeline = Table(
+        "stage timeline",
+        ["step", "from", "to", "event", "why"],
+        [[str(c.step), c.before, c.after, c.kind, c.reason] for c in view.timeline.changes]
+        or [["-", "-", "-", "-", "no stage change"]],
+        ("from", "to", "event", "why"),
+    )
+    marked = [e for e in view.events if e.kind != "hold"]
+    event_rows = [
+        [str(i), str(e.step), e.kind, f"{e.stage_before} -> {e.stage_after} ({e.stage_name})", e.reason]
+        for i, e in enumerate(marked, start=1)
+    ]
+    events = Table(
+        "curriculum events (numbers as in the timeline figure)",
+        ["#", "step", "event", "stage", "why"],
+        event_rows or [["-", "-", "-", "-", "only holds"]],
+        ("event", "stage", "why"),
+    )
+    final = Table(
+        "final per-category performance (held-out eval)",
+        ["category", "token acc", "exp(-loss)", "action acc", "loss", "samples"],
+        [
+            [
+                c,
+                _f(r["token_accuracy"]),
+                _f(r["exp_neg_loss"]),
+                _f(r["action_accuracy"]),
+                _f(r["loss"], 4),
+                "-" if r["n_samples"] is None else str(int(r["n_samples"])),
+            ]
+            for c, r in view.final_eval.items()
+        ],
+        ("category",),
+    )
+    warnings = [f"{view.skipped_lines} unreadable line(s) in metrics.jsonl skipped"] if view.skipped_lines else []
+    return Section(
+        id="run",
+        title=f"Run: {view.path.name}",
+        paragraphs=paragraphs,
+        tables=[timeline, final, events],
+        figures=run_figures(view),
+        warnings=warnings,
+    )
