@@ -63,10 +63,11 @@ class Example:
     """All images' patches, concatenated in order (Qwen2-VL layout: n_patches x patch_dim)."""
     image_grid_thw: list[tuple[int, int, int]] = field(default_factory=list)
     truncated: bool = False
-
-    @property
-    def n_trained(self) -> int:
-        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+    final_turn_positions: list[int] = field(default_factory=list)
+    """Token positions of the last assistant turn's trained tokens (its thought, the answer, <|im_end|>)."""
+    answer_positions: list[int] = field(default_factory=list)
+    """Token positions of the answer text inside <answer></answer> (empty: the record has no answer).
+    ``input_ids[:answer_positions[0]]`` is the teacher-forced prefix a model answers from."""
 
 
 @dataclass
@@ -74,6 +75,8 @@ class _Piece:
     text: str
     trained: bool = False
     action_name: bool = False
+    final_turn: bool = False
+    answer: bool = False
 
 
 def _text_of(value: str | None) -> str:
@@ -196,10 +199,15 @@ class ChatFormatter:
         # A trajectory cut off before its answer (real exports have them) ends without an answer turn,
         # rather than teaching the model to answer nothing.
         answer = _text_of(record.get("answer"))
-        final = self._think(thoughts) + (f"<answer>{answer}</answer>" if answer else "")
-        if final:
+        think = self._think(thoughts)
+        if think or answer:
             pieces.append(_Piece(f"{IM_START}assistant\n"))
-            pieces.append(_Piece(f"{final}{IM_END}", trained=True))
+            if answer:  # three pieces, one text: the answer's own tokens are located, the tokenization is unchanged
+                pieces.append(_Piece(f"{think}<answer>", trained=True, final_turn=True))
+                pieces.append(_Piece(answer, trained=True, final_turn=True, answer=True))
+                pieces.append(_Piece(f"</answer>{IM_END}", trained=True, final_turn=True))
+            else:
+                pieces.append(_Piece(f"{think}{IM_END}", trained=True, final_turn=True))
             pieces.append(_Piece("\n"))
         return pieces, images
 
@@ -252,14 +260,16 @@ class ChatFormatter:
             merge = int(self.image_processor.merge_size) ** 2
             pieces = self._expand_images(pieces, [t * h * w // merge for t, h, w in grids])
 
-        text, trained_spans, action_spans = "", [], []
+        text, trained_spans, action_spans, final_spans, answer_spans = "", [], [], [], []
         for piece in pieces:
             start = len(text)
             text += piece.text
-            if piece.trained:
-                trained_spans.append((start, len(text)))
-            if piece.action_name:
-                action_spans.append((start, len(text)))
+            for flag, spans in ((piece.trained, trained_spans), (piece.action_name, action_spans)):
+                if flag:
+                    spans.append((start, len(text)))
+            for flag, spans in ((piece.final_turn, final_spans), (piece.answer, answer_spans)):
+                if flag:
+                    spans.append((start, len(text)))
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids: list[int] = list(enc["input_ids"])
         starts = np.array([s for s, _ in enc["offset_mapping"]], dtype=np.int64)
@@ -269,8 +279,21 @@ class ChatFormatter:
             mask = (starts >= lo) & (starts < hi)
             labels[mask] = id_arr[mask]
         actions = [np.flatnonzero((starts >= lo) & (starts < hi)).tolist() for lo, hi in action_spans]
-
-        example = Example(sample_id, record.get("category"), ids, labels.tolist(), actions, pixel_values, grids)
+        final_turn, answer_tokens = (
+            sorted(p for lo, hi in spans for p in np.flatnonzero((starts >= lo) & (starts < hi)).tolist())
+            for spans in (final_spans, answer_spans)
+        )
+        example = Example(
+            sample_id,
+            record.get("category"),
+            ids,
+            labels.tolist(),
+            actions,
+            pixel_values,
+            grids,
+            final_turn_positions=final_turn,
+            answer_positions=answer_tokens,
+        )
         if len(ids) > self.cfg.max_length:
             example = self._truncate(example)
         return example
@@ -284,7 +307,7 @@ class ChatFormatter:
             for part in parts[1:]:
                 text += IMAGE_PAD * counts[k] + part
                 k += 1
-            out.append(_Piece(text, piece.trained, piece.action_name))
+            out.append(_Piece(text, piece.trained, piece.action_name, piece.final_turn, piece.answer))
         return out
 
     def _truncate(self, ex: Example) -> Example:
@@ -314,4 +337,7 @@ class ChatFormatter:
             pixel_values,
             ex.image_grid_thw[:kept_images],
             truncated=True,
+            final_turn_positions=[p for p in ex.final_turn_positions if p < cut],
+            # a cut answer cannot be asked for: the prefix would be complete but the reference not
+            answer_positions=ex.answer_positions if ex.answer_positions and ex.answer_positions[-1] < cut else [],
         )

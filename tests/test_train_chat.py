@@ -229,3 +229,22 @@ def test_model_max_pixels_bounds_the_image_tokens(vl):
     assert (
         ex.image_grid_thw[0][1] * ex.image_grid_thw[0][2] < default.image_grid_thw[0][1] * default.image_grid_thw[0][2]
     )
+
+
+def test_answer_and_final_turn_positions_locate_the_answer(text_model):
+    fmt = ChatFormatter(text_model.tokenizer, FormatConfig())
+    ex = fmt.format(_record())
+    tok = text_model.tokenizer
+    assert tok.decode([ex.input_ids[p] for p in ex.answer_positions]).strip() == "red"
+    # the answer is the end of the last assistant turn, whose trained tokens end with <|im_end|>
+    assert ex.answer_positions == sorted(ex.answer_positions)
+    assert set(ex.answer_positions) < set(ex.final_turn_positions)
+    assert all(ex.labels[p] == ex.input_ids[p] for p in ex.final_turn_positions)
+    assert tok.decode([ex.input_ids[ex.final_turn_positions[-1]]]) == "<|im_end|>"
+    assert tok.decode(ex.input_ids[: ex.answer_positions[0]]).endswith("<answer>")
+    # trained tokens of the last turn are the last trained tokens of the sample
+    trained = [i for i, label in enumerate(ex.labels) if label != IGNORE_INDEX]
+    assert trained[-len(ex.final_turn_positions) :] == ex.final_turn_positions
+    # a trajectory cut before its answer has no final turn (its last tool call ends the chat)
+    no_answer = fmt.format({**_record(), "answer": ""})
+    assert no_answer.answer_positions == [] and no_answer.final_turn_positions == []
