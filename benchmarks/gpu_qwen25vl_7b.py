@@ -1,7 +1,7 @@
 """LoRA SFT throughput of the real Qwen2.5-VL-7B architecture on one GPU (random weights, no download).
 
 Builds Qwen2.5-VL-7B-Instruct's architecture from its published config values with random bf16 weights
-directly on the GPU, wraps it with pixelis's LoRA setup (DESIGN §8: r=32, alpha=64, attention + MLP
+directly on the GPU, wraps it with pixelis's LoRA setup (docs/design.md §8: r=32, alpha=64, attention + MLP
 projections of the language model, vision tower frozen), and runs the training step of
 ``pixelis_train.loop`` (fp32 loss over assistant tokens, bf16 autocast, fused AdamW, clipping) at
 micro-batch 4 x accumulation 4 on synthetic CoTA-shaped samples: a 448x448 image (256 image tokens),

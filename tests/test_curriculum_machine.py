@@ -1,4 +1,4 @@
-"""Hypothesis state machine over arbitrary evaluation sequences, against a plain reference of DESIGN §6."""
+"""Hypothesis state machine over arbitrary evaluation sequences, against a plain reference of docs/design.md §6."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ EPS = 1e-9
 
 
 class Reference:
-    """DESIGN §6 written plainly (numpy for the weighted means): predicts (kind, stage after)."""
+    """docs/design.md §6 written plainly (numpy for the weighted means): predicts (kind, stage after)."""
 
     def __init__(self, cfg: CurriculumConfig) -> None:
         self.cfg = cfg

@@ -1,4 +1,4 @@
-"""Hand-written curriculum scenarios with exact expected event sequences (DESIGN §6)."""
+"""Hand-written curriculum scenarios with exact expected event sequences (docs/design.md §6)."""
 
 from __future__ import annotations
 

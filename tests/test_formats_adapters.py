@@ -1,6 +1,6 @@
 """Foreign record formats -> canonical rows, asserted exactly on small hand-written fixtures.
 
-The fixtures (tests/fixtures/formats/*.jsonl) were written from the format descriptions of DESIGN §3.
+The fixtures (tests/fixtures/formats/*.jsonl) were written from the format descriptions of docs/design.md §3.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Legacy step shapes seen in the wild (DESIGN §3, format 2).
+"""Legacy step shapes seen in the wild (docs/design.md §3, format 2).
 
 Two shapes of trajectory step, in records that are otherwise pixelis-like (question, answer,
 image/image_path, ...)::

@@ -1,4 +1,4 @@
-"""Qwen tool-call message lists (Pixel Reasoner, DeepEyes; DESIGN §3, format 4).
+"""Qwen tool-call message lists (Pixel Reasoner, DeepEyes; docs/design.md §3, format 4).
 
 A record holds a chat (under ``messages``, ``conversations``, ``pred_output``, ...; or is one). Assistant
 turns hold ``<think>…</think>``, free reasoning text, ``<tool_call>{"name", "arguments"}</tool_call>``

@@ -1,4 +1,4 @@
-"""TACO CoTA trajectories and their chat exports (DESIGN §3, format 3).
+"""TACO CoTA trajectories and their chat exports (docs/design.md §3, format 3).
 
 ``{"steps": [{"thought", "actions": [{"name", "arguments"}], "observation"}]}``: a thought becomes a
 THINK step, each action a step with its arguments as ``parameters``, and the step's observation the

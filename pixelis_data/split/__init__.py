@@ -1,4 +1,4 @@
-"""Percentile split (DESIGN §5): categories simple/medium/hard + a stable held-out eval set, as Arrow files.
+"""Percentile split (docs/design.md §5): categories simple/medium/hard + a stable held-out eval set, as Arrow files.
 
 Import ``SplitConfig`` from ``pixelis_data.split.config`` where only the config is needed; this package
 never imports ``pixelis_data.config`` at import time (that module imports ``SplitConfig``).

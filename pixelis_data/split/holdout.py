@@ -1,4 +1,4 @@
-"""The held-out eval set: stable per sample_id, stratified per category (DESIGN §5).
+"""The held-out eval set: stable per sample_id, stratified per category (docs/design.md §5).
 
 Rule (categories are decided on all scores first; ``rank`` orders a category by hash, ties, which only
 duplicate ids can produce, by input position):

@@ -96,7 +96,7 @@ def read_decision_columns(scores_path: Path) -> tuple[pl.DataFrame, list[str]]:
 
 
 def plan_split(scores_path: Path, cfg: SplitConfig) -> SplitPlan:
-    """Thresholds on all scores, categories, then the eval hold-out per category (DESIGN §5)."""
+    """Thresholds on all scores, categories, then the eval hold-out per category (docs/design.md §5)."""
     frame, columns = read_decision_columns(scores_path)
     thresholds = compute_thresholds(frame[SCORE_COLUMN], cfg)
     hashes = hash_sample_ids(frame["sample_id"], cfg.eval_salt)

@@ -188,7 +188,7 @@ def split_to_dir(
     on_rows: Callable[[int, int], None] | None = None,
     on_score_progress: Callable[[int], None] | None = None,
 ) -> SplitResult:
-    """Split ``input_path`` into ``out_dir`` (DESIGN §5). Raises SplitError for unusable input or output.
+    """Split ``input_path`` into ``out_dir`` (docs/design.md §5). Raises SplitError for unusable input or output.
 
     ``on_rows(done, total)`` reports the writing pass; ``on_score_progress(n_bytes)`` the scoring of raw input.
     """

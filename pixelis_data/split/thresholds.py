@@ -1,4 +1,4 @@
-"""Category thresholds of DESIGN §5: IQR-filtered, linearly interpolated percentiles, inclusive bounds.
+"""Category thresholds of docs/design.md §5: IQR-filtered, linearly interpolated percentiles, inclusive bounds.
 
 The percentile is numpy's default ``linear`` method reproduced operation for operation (virtual index
 ``(n - 1) * q``, then numpy's two-sided lerp), because Polars' ``quantile(interpolation="linear")``
@@ -68,7 +68,7 @@ class Thresholds:
 
 
 def compute_thresholds(scores: pl.Series, cfg: SplitConfig) -> Thresholds:
-    """Thresholds of DESIGN §5 on ``scores`` (finite, non-empty)."""
+    """Thresholds of docs/design.md §5 on ``scores`` (finite, non-empty)."""
     if scores.len() == 0:
         raise ValueError("no scores: cannot compute thresholds of an empty input")
     ordered = scores.cast(pl.Float64).sort()

@@ -1,4 +1,4 @@
-"""Curriculum policy engine (DESIGN §6): stage schedule config, adaptive / fixed / none policies, simulator.
+"""Curriculum policy engine (docs/design.md §6): stage schedule config, adaptive / fixed / none policies, simulator.
 
 Torch-free, so that ``pixelis curriculum simulate`` runs with only the data-side dependencies.
 """

@@ -1,4 +1,4 @@
-"""The adaptive curriculum policy of DESIGN §6: advance on performance, roll back on a drop.
+"""The adaptive curriculum policy of docs/design.md §6: advance on performance, roll back on a drop.
 
 At each evaluation (step t, per-category performance), with i the stage in force and p its
 stage-weighted performance:
@@ -46,7 +46,7 @@ def _r(x: float) -> float:
 
 @dataclass(frozen=True)
 class AdaptivePolicy:
-    """DESIGN §6 adaptive policy; pure: ``decide`` never mutates the state it is given."""
+    """docs/design.md §6 adaptive policy; pure: ``decide`` never mutates the state it is given."""
 
     cfg: CurriculumConfig
     name: ClassVar[str] = "adaptive"

@@ -1,4 +1,4 @@
-"""Baseline policies for honest A/B runs (DESIGN §6): ``fixed`` and ``none``.
+"""Baseline policies for honest A/B runs (docs/design.md §6): ``fixed`` and ``none``.
 
 Both take the same evaluations as the adaptive policy (and validate them the same way, so the logs
 of an A/B pair are comparable), but their decisions never depend on the performance values.

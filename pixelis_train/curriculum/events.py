@@ -51,7 +51,7 @@ def stage_performance(weights: Mapping[str, float], performance: Mapping[str, fl
     """Stage-weighted mean of per-category performance (categories of weight 0 are not needed).
 
     Because it only re-weights per-category numbers, the performance of the *next* stage's mixture
-    at the same evaluation costs no extra forward pass (DESIGN §6).
+    at the same evaluation costs no extra forward pass (docs/design.md §6).
     """
     total = sum(w for w in weights.values() if w > 0)
     if total <= 0:

@@ -1,4 +1,4 @@
-"""The curriculum stream (DESIGN §7): deterministic, resumable, rank-aware weighted batches.
+"""The curriculum stream (docs/design.md §7): deterministic, resumable, rank-aware weighted batches.
 
 Pure numpy index planning over the memory-mapped Arrow files of a ``pixelis split`` directory; the
 PyTorch wrapper lives in :mod:`pixelis_train.stream.torch_data` (the only module here importing torch).

@@ -1,4 +1,4 @@
-"""How many samples of each category go into one global batch (DESIGN §7).
+"""How many samples of each category go into one global batch (docs/design.md §7).
 
 ``stratified``: each category's quota ``q = p * B`` is split into ``floor(q)`` plus a fraction. The
 ``r = B - sum(floor(q))`` leftover seats go to the categories whose fraction plus carried remainder is

@@ -1,4 +1,4 @@
-"""Per-epoch, weight-ordered permutations of one category (DESIGN §7).
+"""Per-epoch, weight-ordered permutations of one category (docs/design.md §7).
 
 The order of an epoch is weighted sampling without replacement (Efraimidis-Spirakis): every row with
 sampling_weight w > 0 gets the key ``E / w`` with ``E ~ Exponential(1)`` (the same order as ``u^(1/w)``

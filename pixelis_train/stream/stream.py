@@ -30,7 +30,7 @@ class StreamStateError(ValueError):
 
 
 class CurriculumStream:
-    """Plans each optimizer step's global batch from the memory-mapped category files (DESIGN §7)."""
+    """Plans each optimizer step's global batch from the memory-mapped category files (docs/design.md §7)."""
 
     def __init__(self, split_dir: str | Path, cfg: StreamConfig, *, weights: dict[str, float]) -> None:
         self.cfg = cfg
