@@ -160,8 +160,13 @@ class ChatFormatter:
         return self.image_processor is not None
 
     # -- building the conversation -------------------------------------------------------------
-    def conversation(self, record: dict[str, Any]) -> tuple[list[_Piece], list[Any]]:
-        """Text pieces of the conversation (image slots as ``IMAGE_PAD`` markers) and the images in order."""
+    def conversation(self, record: dict[str, Any], with_question: bool = True) -> tuple[list[_Piece], list[Any]]:
+        """Text pieces of the conversation (image slots as ``IMAGE_PAD`` markers) and the images in order.
+
+        ``with_question=False`` leaves the first user turn empty (no question text, no images), the
+        unconditioned prompt of the IFD score (docs/model_score.md); ZOOM_IN crops still come from the
+        source images, so the observations are unchanged.
+        """
         sample_id = str(record.get("sample_id"))
         images: list[Any] = []
         source_images: list[Any] = []
@@ -173,10 +178,11 @@ class ChatFormatter:
 
         pieces = [_Piece(f"{IM_START}system\n{self.system_prompt}{IM_END}\n")]
         user = f"{IM_START}user\n"
-        for img in source_images:
+        for img in source_images if with_question else ():
             images.append(img)
             user += VISION_START + IMAGE_PAD + VISION_END
-        pieces.append(_Piece(f"{user}{_text_of(record.get('question'))}{IM_END}\n"))
+        question = _text_of(record.get("question")) if with_question else ""
+        pieces.append(_Piece(f"{user}{question}{IM_END}\n"))
 
         thoughts: list[str] = []
         for step in record.get("trajectory") or []:
@@ -244,10 +250,13 @@ class ChatFormatter:
         return f"{IM_START}user\n<tool_response>\n{body}\n</tool_response>{IM_END}\n"
 
     # -- tokenizing --------------------------------------------------------------------------
-    def format(self, record: dict[str, Any]) -> Example:
-        """Token ids, labels and image patches of ``record``; raises :class:`BadSampleError` if it cannot."""
+    def format(self, record: dict[str, Any], with_question: bool = True) -> Example:
+        """Token ids, labels and image patches of ``record``; raises :class:`BadSampleError` if it cannot.
+
+        ``with_question=False``: the same chat without the question and its images (see :meth:`conversation`).
+        """
         sample_id = str(record.get("sample_id"))
-        pieces, images = self.conversation(record)
+        pieces, images = self.conversation(record, with_question)
         pixel_values = None
         grids: list[tuple[int, int, int]] = []
         if images:

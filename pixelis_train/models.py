@@ -19,6 +19,8 @@ from pixelis_train.config import LoraConfig, ModelConfig
 QWEN_VL_TYPES: tuple[str, ...] = ("qwen2_vl", "qwen2_5_vl")
 # Matches every module of a Qwen-VL vision tower (``model.visual.*`` / ``visual.*``).
 VISION_MODULES_REGEX = r".*\bvisual\b.*"
+# The weight files PEFT saves an adapter as (``save_pretrained``), newest format first.
+ADAPTER_WEIGHTS: tuple[str, ...] = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 @dataclass
@@ -107,6 +109,28 @@ def add_lora(loaded: LoadedModel, lora: LoraConfig, model_cfg: ModelConfig) -> A
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     return model
+
+
+def load_adapter(model: Any, adapter_dir: str | Path) -> Any:
+    """A trained PEFT adapter (e.g. ``RUN_DIR/adapter``) on ``model``, frozen and in eval mode.
+
+    Raises ValueError naming the directory when it is not an adapter or does not fit the model.
+    """
+    peft = require("peft")
+    path = Path(adapter_dir)
+    if not (path / "adapter_config.json").is_file():
+        raise ValueError(f"adapter {path}: not a PEFT adapter directory (no adapter_config.json)")
+    if not any((path / name).is_file() for name in ADAPTER_WEIGHTS):
+        # without local weights peft would take the path for a hub id and go to the network
+        raise ValueError(f"adapter {path}: no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            adapted = peft.PeftModel.from_pretrained(model, str(path), is_trainable=False)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"adapter {path}: cannot be loaded onto this model ({first})") from None
+    return adapted.eval()
 
 
 def trainable_summary(model: Any) -> tuple[int, int]:
