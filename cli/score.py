@@ -1,4 +1,4 @@
-"""`pixelis score`: five-factor difficulty scores for every sample, with a rich report."""
+"""`pixelis score`: five-factor difficulty scores for every sample (+ model difficulty), with a rich report."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from cli.common import console, err_console, fail, load_config, set_option
 from cli.score_report import render_score_report
 from pixelis_data.config import DataConfig
 from pixelis_data.custom_factors import FactorModuleError
+from pixelis_data.model_scores import ModelScoresError
 from pixelis_data.readers import ADAPTERS, InputError
 from pixelis_data.readers.files import expand_inputs
 from pixelis_data.score import default_output_for, score_to_parquet
@@ -51,20 +52,37 @@ def score(
     factor_weight: list[str] = typer.Option(
         [], "--factor-weight", help="Weight of a custom factor, NAME=W (repeatable); adds to score.custom.weights."
     ),
+    model_scores: Path | None = typer.Option(
+        None,
+        "--model-scores",
+        help="Parquet of per-sample model losses (sample_id, model_loss; e.g. from `pixelis model-score`): adds "
+        "the factor model_difficulty (percentile rank of model_loss) with weight score.model_scores.weight (0.5).",
+    ),
     fmt: str | None = typer.Option(
         None, "--format", "-f", help=f"Force the record format instead of detecting it per file: {', '.join(ADAPTERS)}."
     ),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 and write no scores if any record is rejected."),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Exit 1 and write no scores if a record is rejected or (with --model-scores) a sample has no model score.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the one-line summary."),
 ) -> None:
     """Score every sample's difficulty (five factors and their weighted composite) into a Parquet file.
 
     Bad records are quarantined in OUTPUT's .rejects.jsonl with their file, line/index, reason and raw text;
     the run goes on, and input = scored + rejected always.
+
+    Example: pixelis score data.jsonl --model-scores data.model_scores.parquet
+
+    (-> data.scores.parquet with model_difficulty; samples missing from the model scores are counted)
     """
     # each --factor-weight is one entry of the table: it adds to (or replaces) the config's weights
-    flags: dict[str, object] = {"score.custom.module": factor_module}
-    flag_names = {"score.custom.module": "--factor-module"}
+    flags: dict[str, object] = {
+        "score.custom.module": factor_module,
+        "score.model_scores.path": None if model_scores is None else str(model_scores),
+    }
+    flag_names = {"score.custom.module": "--factor-module", "score.model_scores.path": "--model-scores"}
     for name, weight in _parse_weights(factor_weight).items():
         flags[f"score.custom.weights.{name}"] = weight
         flag_names[f"score.custom.weights.{name}"] = f"--factor-weight {name}"
@@ -96,14 +114,11 @@ def score(
             result = score_to_parquet(
                 files, output, cfg, fmt=fmt, strict=strict, progress=lambda n: progress.advance(task, n)
             )
-    except (InputError, FactorModuleError) as err:
+    except (InputError, FactorModuleError, ModelScoresError) as err:
         fail(str(err))
     except OSError as err:
         fail(f"{err.filename or output}: {err.strerror}")
     render_score_report(result, cfg.score, console, quiet=quiet)
-    if strict and result.n_rejected:
-        err_console.print(
-            f"[bold red]strict:[/] {result.n_rejected} record(s) rejected; no scores written "
-            f"(see {result.rejects_path})"
-        )
+    if strict and result.strict_failures:
+        err_console.print(f"[bold red]strict:[/] {'; '.join(result.strict_failures)}; no scores written")
         raise typer.Exit(1)

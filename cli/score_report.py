@@ -7,11 +7,36 @@ from rich.console import Console
 from rich.table import Table
 
 from pixelis_data.config import ScoreConfig
+from pixelis_data.model_scores import ModelScoreStats
 from pixelis_data.schema import SCORE_COLUMN
 from pixelis_data.score import ScoreResult, factor_columns
 from pixelis_data.summary import factor_summary, histogram, mean_by
 
 BAR_WIDTH = 40
+
+
+def render_model_match(m: ModelScoreStats, n_scored: int, console: Console) -> None:
+    """How the scored samples matched the model-scores file: matched, missing (with examples), unused rows."""
+    console.print(
+        f"model scores: {m.path}: [green]{m.n_matched:,} matched[/], "
+        f"[{'yellow' if m.n_missing else 'dim'}]{m.n_missing:,} missing[/] of {n_scored:,} scored samples; "
+        f"{m.n_unused:,} of the file's {m.n_file:,} rows match no scored sample",
+        highlight=False,
+    )
+    if m.n_missing:
+        examples = ", ".join(repr(i) for i in m.missing_examples)
+        console.print(
+            f"[yellow]warning:[/] {m.n_missing:,} sample(s) have no model score (e.g. {examples}): their "
+            "model_difficulty is null and their difficulty_score the heuristic part alone, rescaled "
+            "(--strict fails instead)",
+            highlight=False,
+        )
+    if m.n_unused:
+        console.print(
+            f"[yellow]note:[/] model_difficulty ranks count all {m.n_file:,} rows of the model-scores file, "
+            f"{m.n_unused:,} of which are not among the scored samples",
+            highlight=False,
+        )
 
 
 def render_score_report(result: ScoreResult, cfg: ScoreConfig, console: Console, quiet: bool = False) -> None:
@@ -25,6 +50,8 @@ def render_score_report(result: ScoreResult, cfg: ScoreConfig, console: Console,
     console.print(line, highlight=False)
     if result.rejects_path:
         console.print(f"rejects: {result.rejects_path}", highlight=False)
+    if result.model is not None:
+        render_model_match(result.model, result.n_scored, console)
     if quiet or result.output is None or result.n_scored == 0:
         return
     scores = pl.scan_parquet(result.output)

@@ -31,15 +31,27 @@ def default_output_dir(input_path: Path) -> Path:
     )
 
 
-_FLAG_NAMES = {"split.eval_fraction": "--eval-fraction", "split.eval_per_category": "--eval-per-category"}
+_FLAG_NAMES = {
+    "split.eval_fraction": "--eval-fraction",
+    "split.eval_per_category": "--eval-per-category",
+    "score.model_scores.path": "--model-scores",
+}
 
 
 def _config(
-    path: Path | None, sets: list[str], eval_fraction: float | None, eval_per_category: int | None
+    path: Path | None,
+    sets: list[str],
+    eval_fraction: float | None,
+    eval_per_category: int | None,
+    model_scores: Path | None,
 ) -> DataConfig:
     if eval_fraction is not None and eval_per_category is not None:
         fail("--eval-fraction and --eval-per-category exclude each other; pass one")
-    flags = {"split.eval_fraction": eval_fraction, "split.eval_per_category": eval_per_category}
+    flags = {
+        "split.eval_fraction": eval_fraction,
+        "split.eval_per_category": eval_per_category,
+        "score.model_scores.path": None if model_scores is None else str(model_scores),
+    }
     config = load_config(DataConfig, path, sets, flags, flag_names=_FLAG_NAMES)
     if eval_fraction is not None:
         # --eval-fraction chooses the fraction mode: a per-category count from the file or --set goes
@@ -90,8 +102,9 @@ def _render(result: SplitResult) -> None:
         + (" [yellow]nothing inside the bounds: all scores used[/]" if t.used_all else "")
     )
     ties = report.ties
+    rule = "inclusive rule: lower category" if ties.rule == "inclusive" else "split.ties spread: by stable hash"
     console.print(
-        f"ties: {ties.at_simple:,} on t_simple, {ties.at_medium:,} on t_medium (inclusive rule: lower category; "
+        f"ties: {ties.at_simple:,} on t_simple, {ties.at_medium:,} on t_medium ({rule}; "
         "a strict rule would give " + ", ".join(f"{k} {v:,}" for k, v in ties.strict_counts.items()) + ")"
     )
     for c in report.categories:
@@ -141,16 +154,27 @@ def split(
     config_path: Path | None = typer.Option(
         None, "--config", help="Data config YAML (sections read / score / split), the same file `pixelis score` reads."
     ),
+    model_scores: Path | None = typer.Option(
+        None,
+        "--model-scores",
+        help="Raw INPUT only: per-sample model losses (Parquet with sample_id, model_loss) scored in as the "
+        "factor model_difficulty, as with `pixelis score --model-scores`.",
+    ),
     sets: list[str] = set_option("split.iqr_multiplier=.inf"),
     fmt: str | None = typer.Option(None, "--format", help="Record format of raw INPUT (default: auto-detected)."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Write into a non-empty directory that holds no pixelis manifest."
     ),
 ) -> None:
-    """Cut scored samples into simple / medium / hard Arrow files plus a stable, stratified eval.arrow."""
+    """Cut scored samples into simple / medium / hard Arrow files plus a stable, stratified eval.arrow.
+
+    Example: pixelis split data.jsonl --by-category --model-scores data.model_scores.parquet -o data.split
+
+    (scores on the way, with model difficulty; --set split.ties=spread splits tied scores by stable hash)
+    """
     if not by_category:
         fail("choose a split strategy: --by-category (the only one so far)")
-    config = _config(config_path, sets, eval_fraction, eval_per_category)
+    config = _config(config_path, sets, eval_fraction, eval_per_category, model_scores)
     out_dir = output if output is not None else default_output_dir(input_path)
     with Progress(
         TextColumn("{task.description}"),

@@ -1,4 +1,4 @@
-"""Data-side configuration: reading (aliases), scoring (every constant of docs/design.md §4), splitting.
+"""Data-side configuration: reading (``read_config.py``), scoring (every constant of docs/design.md §4), splitting.
 
 The YAML file ``configs/data.yaml`` has exactly this shape; every section and key is optional and
 defaults to the values below, which reproduce the original Pixelis preprocessor.
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pixelis_core.config_io import Problems
-from pixelis_data.factor_registry import FACTORS, RENAMED_WEIGHT_KEYS, default_weights
+from pixelis_data.factor_registry import FACTORS, MODEL_FACTOR, RENAMED_WEIGHT_KEYS, default_weights
+from pixelis_data.read_config import DEFAULT_ALIASES, AnswerMatchConfig, ReadConfig, alias_key  # noqa: F401 (re-export)
 from pixelis_data.split.config import SplitConfig
 
 DEFAULT_COMPLEXITY: dict[str, float] = {
@@ -37,69 +38,11 @@ DEFAULT_SAMPLE_TYPE_MODIFIERS: dict[str, float] = {
     "self_correction": 0.15,
 }
 DEFAULT_PHRASES: tuple[str, ...] = ("doesn't seem right", "let me try", "actually", "wait", "correction")
-# Operation names seen in the wild -> canonical names. Keys match case-insensitively and ignoring
-# '_', '-', ' ' (so ZoomIn, zoom_in and ZOOM-IN are one key); canonical names map to themselves.
-DEFAULT_ALIASES: dict[str, str] = {
-    "ZoomIn": "ZOOM_IN",
-    "Zoom": "ZOOM_IN",
-    "Crop": "ZOOM_IN",
-    "CropImage": "ZOOM_IN",
-    "image_zoom_in_tool": "ZOOM_IN",
-    "crop_image": "ZOOM_IN",
-    "crop_image_normalized": "ZOOM_IN",
-    "OCR": "READ_TEXT",
-    "ReadText": "READ_TEXT",
-    "ExtractText": "READ_TEXT",
-    "LocalizeObjects": "SEGMENT_OBJECT_AT",
-    "GetObjects": "SEGMENT_OBJECT_AT",
-    "DetectObjects": "SEGMENT_OBJECT_AT",
-    "Segment": "SEGMENT_OBJECT_AT",
-    "SegmentObject": "SEGMENT_OBJECT_AT",
-    "GetProperties": "GET_PROPERTIES",
-    "GetAttributes": "GET_PROPERTIES",
-    "Track": "TRACK_OBJECT",
-    "TrackObject": "TRACK_OBJECT",
-    "Think": "THINK",
-    "Reasoning": "THINK",
-    "Thought": "THINK",
-}
-
-
-def alias_key(name: str) -> str:
-    """The lookup key of an operation name: lower-case, without '_', '-', ' ' and '.'."""
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def _non_negative_table(p: Problems, name: str, table: dict[str, float]) -> None:
     # kept as a name for ScoreConfig's check; the check itself is Problems.non_negative_table
     p.non_negative_table(name, table)
-
-
-@dataclass(frozen=True)
-class ReadConfig:
-    """How input files are read and normalised to the canonical record."""
-
-    aliases: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ALIASES))
-    """Operation-name aliases -> canonical names (the default table of docs/design.md §3)."""
-    extra_aliases: dict[str, str] = field(default_factory=dict)
-    """User aliases added on top of ``aliases`` (they win on a clash); extend here rather than copy the table."""
-    chunk_mb: int = 32
-    """Size of the byte chunks JSONL input is parsed in; memory use scales with this, not with the file."""
-
-    def __post_init__(self) -> None:
-        p = Problems()
-        p.check(1 <= self.chunk_mb <= 4096, f"chunk_mb: must be between 1 and 4096 (got {self.chunk_mb})")
-        for key, target in {**self.aliases, **self.extra_aliases}.items():
-            p.check(bool(alias_key(key)), f"aliases.{key!r}: an alias needs a letter or digit")
-            p.check(bool(target.strip()), f"aliases.{key}: the canonical name must not be empty (got {target!r})")
-        p.raise_if_any()
-
-    def alias_table(self, canonical: tuple[str, ...] = ()) -> dict[str, str]:
-        """Normalised alias key -> canonical name, with each canonical name mapping to itself."""
-        table = {alias_key(name): name for name in canonical}
-        for key, target in {**self.aliases, **self.extra_aliases}.items():
-            table[alias_key(key)] = target
-        return table
 
 
 @dataclass(frozen=True)
@@ -242,6 +185,22 @@ class CustomFactorsConfig:
 
 
 @dataclass(frozen=True)
+class ModelScoresConfig:
+    """The ``model_difficulty`` factor: the percentile rank of a model's per-sample loss (docs/design.md §4)."""
+
+    path: str | None = None
+    """Parquet with a row per sample (sample_id, model_loss), e.g. from `pixelis model-score`; None: no model factor."""
+    weight: float = MODEL_FACTOR.weight
+    """Weight of model_difficulty in the composite; the heuristic weights are scaled to sum to 1 - weight."""
+
+    def __post_init__(self) -> None:
+        p = Problems()
+        p.number("weight", self.weight, 0, 1)
+        p.check(self.path is None or bool(self.path.strip()), "path: must not be empty (null: no model scores)")
+        p.raise_if_any()
+
+
+@dataclass(frozen=True)
 class ScoreConfig:
     """The five factors, their weights and the clip bounds of the composite (docs/design.md §4)."""
 
@@ -263,6 +222,8 @@ class ScoreConfig:
     """Factor 5, task_type_score."""
     custom: CustomFactorsConfig = field(default_factory=CustomFactorsConfig)
     """Optional user factors."""
+    model_scores: ModelScoresConfig = field(default_factory=ModelScoresConfig)
+    """Optional model difficulty from a per-sample model-scores Parquet (``--model-scores``)."""
 
     def __post_init__(self) -> None:
         p = Problems()

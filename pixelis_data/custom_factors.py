@@ -14,11 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
-from pixelis_data.factor_registry import FACTORS, Factor
+from pixelis_data.factor_registry import REGISTRY_COLUMNS, Factor
 from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN
 
 # Columns a custom factor must not overwrite: the canonical record and everything `pixelis score` adds.
-TAKEN_COLUMNS = frozenset({*CANONICAL_COLUMNS, *FACTORS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()})
+TAKEN_COLUMNS = frozenset({*CANONICAL_COLUMNS, *REGISTRY_COLUMNS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()})
 
 
 class FactorModuleError(ValueError):

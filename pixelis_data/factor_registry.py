@@ -13,6 +13,12 @@ column and a ``score.weights`` key whose default is ``weight``. Its expression f
 factors (a count, a joined column), is added to ``count_exprs`` in ``pixelis_data/score.py``. A new
 constants section is a new field of ``ScoreConfig``. Then regenerate ``configs/data.yaml`` (the
 command is in its header; ``tests/test_data_config.py`` checks it equals the defaults).
+
+One factor is not a heuristic: :data:`MODEL_FACTOR` (``model_difficulty``), the percentile rank of a model's
+per-sample loss read from a model-scores Parquet (``score.model_scores``, ``pixelis_data/model_scores.py``).
+It is active only when ``score.model_scores.path`` is set, so its weight is ``score.model_scores.weight``
+(default ``MODEL_FACTOR.weight``), not a ``score.weights`` key; the heuristic weights are then scaled to sum
+to 1 - that weight (``score.composite_weights``). Without a model-scores file nothing of it appears.
 """
 
 from __future__ import annotations
@@ -78,6 +84,12 @@ BUILTIN_FACTORS: tuple[Factor, ...] = (
 
 FACTORS: dict[str, Factor] = {f.column: f for f in BUILTIN_FACTORS}
 """Built-in factor by output column."""
+
+MODEL_FACTOR = Factor("model_difficulty", F.model_difficulty, 0.5, None, ("_model_rank", "_model_n"))
+"""The model factor: joined from ``score.model_scores.path``; weight = default of ``score.model_scores.weight``."""
+
+REGISTRY_COLUMNS: tuple[str, ...] = (*FACTORS, MODEL_FACTOR.column)
+"""Every registry factor column a scores file can hold (the built-ins, then the model factor)."""
 
 RENAMED_WEIGHT_KEYS: dict[str, str] = {"task_type": "task_type_score"}
 """Former ``score.weights`` keys -> the column they are now spelled as (a config using one is an error)."""

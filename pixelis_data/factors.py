@@ -138,6 +138,16 @@ def error_patterns(
     return total.clip(upper_bound=cfg.cap)
 
 
+def model_difficulty(rank: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """(rank - 1/2) / n: the percentile rank of model_loss, ties at their average rank; null without a model score.
+
+    ``rank`` is the 1-based average rank of the sample's ``model_loss`` among the n rows of the model-scores
+    file, so the value is (samples with a lower loss + half of those with an equal loss, itself included) / n,
+    in (0, 1) with mean 1/2.
+    """
+    return (rank - 0.5) / n.cast(pl.Float64)
+
+
 def task_type_score(cfg: TaskConfig) -> pl.Expr:
     """Table lookup of task_type, case-insensitive; unknown types get the default."""
     table = {k.lower(): v for k, v in cfg.difficulty.items()}

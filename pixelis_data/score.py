@@ -15,7 +15,8 @@ from pixelis_core.atomic import atomic_path
 from pixelis_data import factors as F
 from pixelis_data.config import DataConfig, ScoreConfig
 from pixelis_data.custom_factors import custom_factors
-from pixelis_data.factor_registry import BUILTIN_FACTORS, FACTORS, Factor
+from pixelis_data.factor_registry import BUILTIN_FACTORS, FACTORS, MODEL_FACTOR, Factor
+from pixelis_data.model_scores import ModelScores, ModelScoreStats, load_model_scores
 from pixelis_data.readers import InputError, read_batches
 from pixelis_data.readers.files import expand_inputs
 from pixelis_data.schema import DIAGNOSTIC_SCHEMA, SCORE_COLUMN, empty_canonical
@@ -44,13 +45,18 @@ def diagnostic_exprs() -> dict[str, pl.Expr]:
     }
 
 
+def uses_model(cfg: ScoreConfig) -> bool:
+    """Whether ``cfg`` scores with the model factor (``score.model_scores.path`` is set)."""
+    return cfg.model_scores.path is not None
+
+
 def factor_columns(cfg: ScoreConfig) -> list[str]:
-    """The factor columns of a file scored with ``cfg``, in file order: the built-ins, then the custom ones."""
-    return [*FACTORS, *cfg.custom.weights]
+    """The factor columns of a file scored with ``cfg``, in file order: built-ins, custom ones, model factor."""
+    return [*FACTORS, *cfg.custom.weights, *([MODEL_FACTOR.column] if uses_model(cfg) else [])]
 
 
-def composite_weights(cfg: ScoreConfig) -> dict[str, float]:
-    """Column -> weight in the composite: ``weights`` then ``custom.weights`` (renormalised only if asked).
+def heuristic_weights(cfg: ScoreConfig) -> dict[str, float]:
+    """Column -> weight of the heuristic factors: ``weights`` then ``custom.weights`` (renormalised only if asked).
 
     Config order is kept: it is the summation order of the composite, so it decides the last bit.
     """
@@ -62,21 +68,53 @@ def composite_weights(cfg: ScoreConfig) -> dict[str, float]:
     return weights
 
 
-def composite_expr(cfg: ScoreConfig) -> pl.Expr:
-    """``difficulty_score``: the weighted sum of the factor columns, clipped to [clip_min, clip_max]."""
-    weighted = [pl.col(c) * w for c, w in composite_weights(cfg).items()]
-    return pl.sum_horizontal(weighted).clip(cfg.clip_min, cfg.clip_max).alias(SCORE_COLUMN)
+def _rescaled(weights: dict[str, float], to: float) -> dict[str, float]:
+    """``weights`` scaled to sum to ``to`` (all zero when they sum to 0)."""
+    total = sum(weights.values())
+    return {k: (v * to / total if total > 0 else 0.0) for k, v in weights.items()}
 
 
-def score_frame(lf: pl.LazyFrame, cfg: ScoreConfig, custom: Sequence[Factor] = ()) -> pl.LazyFrame:
-    """Add the factor (built-in, then ``custom``), composite and diagnostic columns to a canonical LazyFrame.
+def composite_weights(cfg: ScoreConfig) -> dict[str, float]:
+    """Column -> weight in the composite: the heuristic weights, then (with model scores) ``model_difficulty``.
 
-    Three projections in one lazy plan: shared counts, then factors + diagnostics, then the composite.
+    With model scores of weight w the heuristic weights are scaled to sum to 1 - w (docs/design.md §4).
     """
-    factors = (*BUILTIN_FACTORS, *custom)
+    weights = heuristic_weights(cfg)
+    if not uses_model(cfg):
+        return weights
+    w = cfg.model_scores.weight
+    return {**_rescaled(weights, 1.0 - w), MODEL_FACTOR.column: w}
+
+
+def composite_expr(cfg: ScoreConfig) -> pl.Expr:
+    """``difficulty_score``: the weighted sum of the factor columns, clipped to [clip_min, clip_max].
+
+    A sample without a model score (null ``model_difficulty``) gets the heuristic part alone, its weights
+    rescaled to sum to 1.
+    """
+    weighted = pl.sum_horizontal([pl.col(c) * w for c, w in composite_weights(cfg).items()])
+    if uses_model(cfg):
+        heuristic = pl.sum_horizontal([pl.col(c) * w for c, w in _rescaled(heuristic_weights(cfg), 1.0).items()])
+        weighted = pl.when(pl.col(MODEL_FACTOR.column).is_null()).then(heuristic).otherwise(weighted)
+    return weighted.clip(cfg.clip_min, cfg.clip_max).alias(SCORE_COLUMN)
+
+
+def score_frame(
+    lf: pl.LazyFrame, cfg: ScoreConfig, custom: Sequence[Factor] = (), model: ModelScores | None = None
+) -> pl.LazyFrame:
+    """Add the factor (built-in, ``custom``, model), composite and diagnostic columns to a canonical LazyFrame.
+
+    Three projections in one lazy plan: shared counts (and the model ranks, joined on sample_id), then
+    factors + diagnostics, then the composite. ``model`` is required exactly when ``cfg`` names model scores.
+    """
+    if (model is None) == uses_model(cfg):  # an invariant of the callers, not user input
+        raise ValueError("score_frame: pass the loaded model scores exactly when score.model_scores.path is set")
+    factors = (*BUILTIN_FACTORS, *custom, *([MODEL_FACTOR] if model is not None else []))
     diagnostics = [e.alias(n) for n, e in diagnostic_exprs().items()]
     columns = [f.column for f in factors]
     order = [*lf.collect_schema().names(), *columns, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()]
+    if model is not None:
+        lf = lf.join(model.ranks.lazy(), on="sample_id", how="left", maintain_order="left")
     return (
         lf.with_columns(e.alias(n) for n, e in count_exprs(cfg).items())
         .with_columns([f.build(cfg) for f in factors] + diagnostics)
@@ -118,6 +156,18 @@ class ScoreResult:
     unknown_ops: Counter = field(default_factory=Counter)
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    model: ModelScoreStats | None = None
+    """With ``score.model_scores``: how the scored samples matched the model-scores file."""
+
+    @property
+    def strict_failures(self) -> list[str]:
+        """Why ``--strict`` withholds the scores: rejected records, samples without a model score."""
+        out = []
+        if self.n_rejected:
+            out.append(f"{self.n_rejected:,} record(s) rejected (see {self.rejects_path})")
+        if self.model is not None and self.model.n_missing:
+            out.append(f"{self.model.n_missing:,} sample(s) without a model score in {self.model.path}")
+        return out
 
 
 def _unknown_ops(frame: pl.DataFrame, known: list[str]) -> Counter:
@@ -137,16 +187,20 @@ def score_to_parquet(
 ) -> ScoreResult:
     """Read, validate, score and write ``output`` (atomically); rejects go to ``<output>.rejects.jsonl``.
 
-    With ``strict`` the scores are not written when anything was rejected (the rejects file still is).
-    Raises InputError for unusable input files and FactorModuleError for a bad custom factor module.
+    With ``strict`` the scores are not written when anything was rejected or, with model scores, a scored
+    sample has none (the rejects file is still written). Raises InputError for unusable input files,
+    FactorModuleError for a bad custom factor module and ModelScoresError for a bad model-scores file.
     """
     config = config or DataConfig()
     cfg = config.score
     custom = load_custom(cfg)
+    model = load_model_scores(cfg.model_scores.path) if uses_model(cfg) else None
     started = time.perf_counter()
     output = Path(output)
     rejects_path = rejects_path_for(output)
     result = ScoreResult(output=output, rejects_path=None, files=expand_inputs(inputs))
+    if model is not None:
+        result.model = ModelScoreStats(str(model.path), model.n)
     known = list(cfg.operations.complexity)
     writer: pq.ParquetWriter | None = None
     with atomic_path(output) as tmp_out, atomic_path(rejects_path) as tmp_rej, open(tmp_rej, "w") as rej:
@@ -159,8 +213,10 @@ def score_to_parquet(
                     result.reject_reasons[reject.reason.split(":")[0].split(" (")[0]] += 1
                 if batch.frame.height == 0 and writer is not None:
                     continue
-                scored = score_frame(batch.frame.lazy(), cfg, custom).collect()
+                scored = score_frame(batch.frame.lazy(), cfg, custom, model).collect()
                 result.n_scored += scored.height
+                if result.model is not None:
+                    result.model.add(scored)
                 result.unknown_ops.update(_unknown_ops(scored, known))
                 table = scored.to_arrow()
                 if writer is None:
@@ -170,7 +226,7 @@ def score_to_parquet(
             if writer is not None:
                 writer.close()
         if writer is None:
-            score_frame(empty_canonical().lazy(), cfg, custom).collect().write_parquet(tmp_out)
+            score_frame(empty_canonical().lazy(), cfg, custom, model).collect().write_parquet(tmp_out)
         if result.n_input == 0:
             raise InputError(f"{', '.join(map(str, result.files))}: no records found")
         if result.n_input != result.n_scored + result.n_rejected:  # an invariant, not user input
@@ -181,7 +237,7 @@ def score_to_parquet(
             tmp_rej.unlink()
         else:
             result.rejects_path = rejects_path
-        if strict and result.n_rejected:
+        if strict and result.strict_failures:
             tmp_out.unlink()
             result.output = None
     result.seconds = time.perf_counter() - started

@@ -29,6 +29,7 @@ from pixelis_data.readers.files import (
 from pixelis_data.readers.formats import ADAPTERS, DETECT_SAMPLE, detect_format
 from pixelis_data.readers.json_stream import as_jsonl_chunk, sample_values
 from pixelis_data.readers.jsonl_fast import parse_chunk
+from pixelis_data.readers.outcome import sample_type_expr
 from pixelis_data.readers.parquet_input import parquet_batch_frame
 from pixelis_data.readers.pixelis import REJECT_COL, fill_content_ids, items_to_frame, make_reject
 from pixelis_data.schema import CANONICAL_COLUMNS
@@ -49,9 +50,18 @@ Progress = Callable[[int], None]
 
 
 def _split_rejects(
-    frame: pl.DataFrame, reject_for: Callable[[int, str], Reject], source: str, early: list[Reject], n_input: int
+    frame: pl.DataFrame,
+    reject_for: Callable[[int, str], Reject],
+    source: str,
+    early: list[Reject],
+    n_input: int,
+    cfg: ReadConfig,
 ) -> Batch:
-    """Canonical rows (with ``_reject_reason``) -> a Batch whose invalid rows are rejects."""
+    """Canonical rows (with ``_reject_reason``) -> a Batch whose invalid rows are rejects.
+
+    Every format's rows pass here once: ids are filled from the content as given, then the sample type
+    is derived from the answer where the record has none (``readers/outcome.py``).
+    """
     frame = fill_content_ids(frame)
     batch = Batch(
         source=source,
@@ -62,7 +72,7 @@ def _split_rejects(
         reject_for=reject_for,
     )
     batch.reject_rows(frame[REJECT_COL].is_not_null(), lambda row: row[REJECT_COL])
-    batch.frame = batch.frame.select(CANONICAL_COLUMNS)
+    batch.frame = batch.frame.with_columns(sample_type_expr(cfg)).select(CANONICAL_COLUMNS)
     return batch
 
 
@@ -79,9 +89,13 @@ def _chunk_line_rejects(chunk: bytes, first_line: int, source: str) -> Callable[
     return reject_for
 
 
-def _general_batch(items: list[RawItem], source: str, adapter: RecordAdapter, alias_table: dict[str, str]) -> Batch:
+def _general_batch(
+    items: list[RawItem], source: str, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str]
+) -> Batch:
     frame, kept, early = items_to_frame(items, source, adapter, adapter.name, alias_table)
-    return _split_rejects(frame, lambda pos, reason: make_reject(kept[pos], source, reason), source, early, len(items))
+    return _split_rejects(
+        frame, lambda pos, reason: make_reject(kept[pos], source, reason), source, early, len(items), cfg
+    )
 
 
 def _jsonl_batches(
@@ -92,11 +106,11 @@ def _jsonl_batches(
         fast = parse_chunk(chunk, alias_table) if adapter.name == "pixelis" else None
         if fast is not None:
             reject_for = _chunk_line_rejects(chunk, first_line, source)
-            yield _split_rejects(fast, reject_for, source, [], fast.height)
+            yield _split_rejects(fast, reject_for, source, [], fast.height, cfg)
         else:
             items = chunk_items(chunk, first_line, path)
             for start in range(0, len(items), ITEM_BATCH):
-                yield _general_batch(items[start : start + ITEM_BATCH], source, adapter, alias_table)
+                yield _general_batch(items[start : start + ITEM_BATCH], source, adapter, cfg, alias_table)
         if progress:
             progress(len(chunk))
 
@@ -119,10 +133,10 @@ def _file_batches(
                 def reject_for(pos: int, reason: str, _b=batch, _s=start) -> Reject:
                     return make_reject(RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason)
 
-                yield _split_rejects(frame, reject_for, source, [], frame.height)
+                yield _split_rejects(frame, reject_for, source, [], frame.height, cfg)
             else:
                 items = [RawItem(value=v, index=start + i) for i, v in enumerate(batch.to_pylist())]
-                yield _general_batch(items, source, adapter, alias_table)
+                yield _general_batch(items, source, adapter, cfg, alias_table)
         if progress:
             progress(path.stat().st_size)
         return
@@ -138,10 +152,15 @@ def _file_batches(
             fast = parse_chunk(chunk, alias_table) if chunk is not None else None
             if fast is not None:
                 yield _split_rejects(
-                    fast, lambda pos, reason, _b=batch: make_reject(_b[pos], source, reason), source, [], fast.height
+                    fast,
+                    lambda pos, reason, _b=batch: make_reject(_b[pos], source, reason),
+                    source,
+                    [],
+                    fast.height,
+                    cfg,
                 )
             else:
-                yield _general_batch(batch, source, adapter, alias_table)
+                yield _general_batch(batch, source, adapter, cfg, alias_table)
             if progress:
                 progress(reader.bytes_read - done)
                 done = reader.bytes_read

@@ -5,11 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
+from pixelis_data.factor_registry import REGISTRY_COLUMNS
 from pixelis_data.readers.pixelis import INPUT_SCHEMA, STEP_KEYS, canonicalize
-from pixelis_data.schema import DIAGNOSTIC_SCHEMA, FACTOR_COLUMNS, SCORE_COLUMN
+from pixelis_data.schema import DIAGNOSTIC_SCHEMA, SCORE_COLUMN
 
 # Columns a previous `pixelis score` added: they are recomputed, so re-scoring a scores file is allowed.
-DERIVED = {*FACTOR_COLUMNS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names(), "category"}
+DERIVED = {*REGISTRY_COLUMNS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names(), "category"}
 
 
 def _step_to_text(dtype: pl.DataType) -> pl.Expr | None:

@@ -52,6 +52,7 @@ INPUT_SCHEMA = pl.Schema(
     }
 )
 REJECT_COL = "_reject_reason"
+DEFAULT_SAMPLE_TYPE = "positive"
 HASHED_COLUMNS = ("task_type", "sample_type", "question", "images", "trajectory", "answer", "ground_truth")
 
 
@@ -156,7 +157,11 @@ def _alias_expr(action: pl.Expr, alias_table: dict[str, str]) -> pl.Expr:
 
 
 def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str, str]) -> pl.DataFrame:
-    """Input-schema frame -> canonical frame with a ``_reject_reason`` column (null for good rows)."""
+    """Input-schema frame -> canonical frame with a ``_reject_reason`` column (null for good rows).
+
+    ``sample_type`` stays null where the record has none: ``readers/outcome.py`` decides it once the ids are
+    filled (a content hash reads it as ``positive``).
+    """
     traj = pl.col("trajectory")
     step = pl.element()
     bad_step = traj.list.eval(step.is_null()).list
@@ -189,7 +194,7 @@ def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str,
         .select(
             pl.col("sample_id").str.strip_chars(),
             pl.col("task_type").fill_null("unknown"),
-            pl.col("sample_type").fill_null("positive"),
+            pl.col("sample_type"),
             pl.col("question"),
             images.alias("images"),
             normalised_traj.alias("trajectory"),
@@ -209,7 +214,8 @@ def fill_content_ids(frame: pl.DataFrame) -> pl.DataFrame:
     missing = pl.col("sample_id").is_null() | (pl.col("sample_id") == "")
     if not frame.select(missing.any()).item():
         return frame
-    content = frame.filter(missing).select(pl.struct(HASHED_COLUMNS).struct.json_encode()).to_series()
+    hashed = [pl.col(c).fill_null(DEFAULT_SAMPLE_TYPE) if c == "sample_type" else pl.col(c) for c in HASHED_COLUMNS]
+    content = frame.filter(missing).select(pl.struct(hashed).struct.json_encode()).to_series()
     ids = ["h-" + hashlib.sha256(text.encode()).hexdigest()[:20] for text in content]
     filled = frame.with_columns(pl.when(missing).then(None).otherwise(pl.col("sample_id")).alias("sample_id"))
     idx = filled.with_row_index("_row").filter(missing)["_row"]

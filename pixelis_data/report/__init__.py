@@ -1,6 +1,6 @@
 """Data behind ``pixelis report`` and ``pixelis explain``: views of scores and splits, figures, HTML.
 
-The run report (stages, rollbacks) lives in ``pixelis_train.report`` and uses the HTML and figure
+The run report (a training concept) lives in ``pixelis_train.report`` and uses the HTML and figure
 plumbing here.
 
 Torch-free; matplotlib (the ``report`` extra) is imported only when a figure is drawn.

@@ -3,6 +3,7 @@ for any section (the training side writes its run report with it)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def scores_section(view: ScoresView) -> Section:
         ],
         ("factor",),
     )
+    validity = []
+    if view.validity is not None:
+        v = view.validity
+        validity.append(
+            Table(
+                f"agreement with model_difficulty (Spearman over {v.n:,} samples with a model score)",
+                ["column", "Spearman"],
+                [[name, "n/a" if math.isnan(rho) else f"{rho:.3f}"] for name, rho in v.spearman.items()],
+                ("column",),
+            )
+        )
     by_type = [
         Table(
             f"mean difficulty by {key}",
@@ -64,7 +76,7 @@ def scores_section(view: ScoresView) -> Section:
             f"kept {t.n_kept:,} of {t.n_scores:,} scores ({t.n_outliers:,} outliers, still categorised). "
             "Categories: " + ", ".join(f"{c} {n:,}" for c, n in view.category_counts.items()) + "."
         ],
-        tables=[summary, *by_type],
+        tables=[summary, *validity, *by_type],
         figures=scores_figures(view),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from pixelis_data.report.figures import CATEGORY_COLOURS, FigureOut, bars, empty_note, figure, heatmap, new_figure
-from pixelis_data.report.scores import ScoresView
+from pixelis_data.report.scores import HEURISTIC, ScoresView, Validity
 from pixelis_data.report.split import SplitView, type_matrix
 from pixelis_data.schema import CATEGORIES, SCORE_COLUMN
 
@@ -18,8 +18,31 @@ def _threshold_lines(ax, t_simple: float, t_medium: float, p_simple: float, p_me
         ax.axvline(value, color=colour, linestyle="--", linewidth=2, label=label)
 
 
+def validity_figure(v: Validity) -> FigureOut:
+    """Scatter of the heuristic composite against model_difficulty, the Spearman in the caption."""
+    fig = new_figure(6.5, 5)
+    ax = fig.add_subplot()
+    if v.n:
+        ax.scatter(v.heuristic, v.model, s=8, alpha=0.5, color="#5b7db1", edgecolors="none")
+    else:
+        empty_note(ax, "no sample has a model_difficulty")
+    ax.set_xlabel(f"{HEURISTIC} (factors without model_difficulty)")
+    ax.set_ylabel("model_difficulty (percentile of model_loss)")
+    ax.set_ylim(-0.02, 1.02)
+    rho = v.spearman[HEURISTIC]
+    shown = f"{len(v.model):,} of them drawn" if len(v.model) < v.n else "all drawn"
+    return figure(
+        "scores-validity",
+        "Heuristic vs model difficulty",
+        f"Spearman rho = {'n/a' if math.isnan(rho) else f'{rho:.3f}'} between the heuristic composite (recomputed "
+        f"from the factor columns, as scored without model scores) and model_difficulty, over {v.n:,} samples "
+        f"with a model score ({shown}). Near 0: the heuristic factors do not order samples as the model does.",
+        fig,
+    )
+
+
 def scores_figures(view: ScoresView) -> list[FigureOut]:
-    """Histogram with thresholds, factor distributions, mean by type, factor correlation."""
+    """Histogram with thresholds, factor distributions, mean by type, factor correlation (+ validity)."""
     t = view.thresholds
     out = []
 
@@ -96,6 +119,8 @@ def scores_figures(view: ScoresView) -> list[FigureOut]:
             fig,
         )
     )
+    if view.validity is not None:
+        out.append(validity_figure(view.validity))
     return out
 
 

@@ -8,23 +8,44 @@ the pictures and the terminal never disagree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
 
-from pixelis_data.config import DataConfig
+from pixelis_data.config import DataConfig, ScoreConfig
+from pixelis_data.factor_registry import MODEL_FACTOR
 from pixelis_data.report.inputs import ReportInputError
 from pixelis_data.schema import CATEGORIES, FACTOR_COLUMNS, SCORE_COLUMN
-from pixelis_data.score import composite_weights, factor_columns
+from pixelis_data.score import composite_weights, factor_columns, heuristic_weights
 from pixelis_data.split.thresholds import Thresholds, category_expr, compute_thresholds
+from pixelis_data.stats import spearman
 from pixelis_data.summary import HIST_BINS, factor_summary, histogram, mean_by
 
 SCORE_BINS = HIST_BINS * 4
 """Bins of the report histogram: the terminal's bins split in four (each terminal bin = 4 of these)."""
 FACTOR_BINS = 20
 
+SCATTER_POINTS = 20_000
+"""At most this many samples are drawn in the validity scatter (a seeded sample); Spearman uses all."""
+HEURISTIC = "heuristic composite"
+"""Name of the composite recomputed from the heuristic factor columns alone (no model_difficulty)."""
+
 Bins = list[tuple[float, float, int]]
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Heuristic difficulty against model difficulty, for a scores file with a ``model_difficulty`` column."""
+
+    n: int
+    """Samples with a model_difficulty (the others had no model score)."""
+    heuristic: list[float]
+    """The heuristic composite of the plotted samples: clip(sum of heuristic weight x factor), as without a model."""
+    model: list[float]
+    """Their model_difficulty."""
+    spearman: dict[str, float]
+    """Spearman with model_difficulty over all n samples: each heuristic factor, then the heuristic composite."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,38 @@ class ScoresView:
     by_sample: pl.DataFrame
     correlation: list[list[float]]
     """Pearson correlation of ``[*factors, difficulty_score]``; NaN where a column is constant."""
+    validity: Validity | None = None
+    """Heuristic vs model difficulty; None when the file has no ``model_difficulty`` column."""
+
+
+def _with_model(cfg: ScoreConfig, names: list[str]) -> ScoreConfig:
+    """``cfg`` as the file was scored: with the model factor when the file has its column."""
+    if MODEL_FACTOR.column not in names or cfg.model_scores.path is not None:
+        return cfg
+    return replace(cfg, model_scores=replace(cfg.model_scores, path="(the scores file's model_difficulty)"))
+
+
+def validity(scores: pl.LazyFrame, cfg: ScoreConfig, factors: list[str]) -> Validity:
+    """Heuristic composite and factors against model_difficulty (the samples that have one)."""
+    heuristic = [c for c in factors if c != MODEL_FACTOR.column]
+    weights = heuristic_weights(cfg)
+    composite = pl.sum_horizontal([pl.col(c) * weights.get(c, 0.0) for c in heuristic]).clip(cfg.clip_min, cfg.clip_max)
+    frame = (
+        scores.filter(pl.col(MODEL_FACTOR.column).is_not_null())
+        .select(*heuristic, composite.alias(HEURISTIC), MODEL_FACTOR.column)
+        .collect()
+    )
+    model = frame[MODEL_FACTOR.column].to_numpy()
+    rho = {c: spearman(frame[c].cast(pl.Float64).to_numpy(), model) for c in [*heuristic, HEURISTIC]}
+    shown = frame.select(HEURISTIC, MODEL_FACTOR.column)
+    if shown.height > SCATTER_POINTS:
+        shown = shown.sample(SCATTER_POINTS, seed=0)
+    return Validity(
+        n=frame.height,
+        heuristic=shown[HEURISTIC].to_list(),
+        model=shown[MODEL_FACTOR.column].to_list(),
+        spearman=rho,
+    )
 
 
 def correlation(scores: pl.LazyFrame, columns: list[str]) -> list[list[float]]:
@@ -80,8 +133,9 @@ def scores_view(path: Path, config: DataConfig) -> ScoresView:
     missing = [c for c in (*FACTOR_COLUMNS, SCORE_COLUMN, "task_type", "sample_type") if c not in names]
     if missing:
         raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}; is it a `pixelis score` output?")
-    weights = composite_weights(config.score)
-    factors = [c for c in factor_columns(config.score) if c in names]  # all built-ins: checked above
+    cfg = _with_model(config.score, names)
+    weights = composite_weights(cfg)
+    factors = [c for c in factor_columns(cfg) if c in names]  # all built-ins: checked above
     series = scores.select(SCORE_COLUMN).collect()[SCORE_COLUMN].drop_nulls()
     if series.len() == 0:
         raise ReportInputError(f"{path}: no scored samples (0 rows with a {SCORE_COLUMN})")
@@ -102,4 +156,5 @@ def scores_view(path: Path, config: DataConfig) -> ScoresView:
         by_task=mean_by(scores, "task_type"),
         by_sample=mean_by(scores, "sample_type"),
         correlation=correlation(scores, [*factors, SCORE_COLUMN]),
+        validity=validity(scores, cfg, factors) if MODEL_FACTOR.column in names else None,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from pixelis_core.config_io import Problems
 
@@ -35,6 +36,10 @@ class SplitConfig:
     """The balance report warns when a category holds less than this share of all samples."""
     min_task_types: int = 3
     """The balance report warns when a category has fewer distinct task types than this."""
+    ties: Literal["inclusive", "spread"] = "inclusive"
+    """Samples on a threshold: ``inclusive`` all go to the lower category; ``spread`` by hash to the percentiles."""
+    tie_warning_share: float = 0.05
+    """Warn when the inclusive rule puts more than this share of all samples above a threshold's percentile target."""
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -63,6 +68,8 @@ class SplitConfig:
         )
         p.number("min_category_share", self.min_category_share, 0, 1)
         p.check(self.min_task_types >= 0, f"min_task_types: must be >= 0 (got {self.min_task_types})")
+        p.literals(self)
+        p.number("tie_warning_share", self.tie_warning_share, 0, 1)
         p.raise_if_any()
 
     @property

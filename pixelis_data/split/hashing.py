@@ -27,6 +27,9 @@ MASK64 = (1 << 64) - 1
 FMIX_C1 = 0xFF51AFD7ED558CCD
 FMIX_C2 = 0xC4CEB9FE1A85EC53
 HASH_NAME = "fnv1a64+fmix64(utf8(salt + '\\x00' + sample_id))"
+TIE_SALT = "pixelis-ties-v1"
+"""Salt of the hash that orders tied samples under ``split.ties: spread``; not the eval salt, so that the
+samples a tie sends up are not the ones with the largest eval hashes (each category's eval share stays fair)."""
 
 
 def _fnv_bytes(h: int, data: bytes) -> int:

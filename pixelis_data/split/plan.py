@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 
 from pixelis_data.schema import CATEGORIES, SCORE_COLUMN
 from pixelis_data.split.config import SplitConfig
-from pixelis_data.split.hashing import hash_sample_ids, unit_interval
+from pixelis_data.split.hashing import TIE_SALT, hash_sample_ids, unit_interval
 from pixelis_data.split.holdout import CATEGORY, HASH, IS_EVAL, UNIT, HoldoutStat, holdout_stats, mark_eval
 from pixelis_data.split.report import BalanceReport, balance_report
-from pixelis_data.split.thresholds import Thresholds, category_expr, compute_thresholds
+from pixelis_data.split.thresholds import Thresholds, category_expr, compute_thresholds, spread_category_expr
 
 # What the training stream reads from every split file (besides what the input carries on).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -95,13 +95,25 @@ def read_decision_columns(scores_path: Path) -> tuple[pl.DataFrame, list[str]]:
     return frame, schema.names
 
 
+def categories_expr(frame: pl.DataFrame, thresholds: Thresholds, cfg: SplitConfig) -> pl.Expr:
+    """Every row's category: the inclusive rule, or with ``ties: spread`` its place in the (score, hash) order."""
+    if cfg.ties == "inclusive":
+        return category_expr(pl.col(SCORE_COLUMN), thresholds).alias(CATEGORY)
+    hashes = hash_sample_ids(frame["sample_id"], TIE_SALT)
+    # lexsort sorts by the last key first: score, then the stable hash (ids are unique, so hashes differ)
+    order = np.lexsort((hashes, frame[SCORE_COLUMN].to_numpy()))
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order), dtype=np.int64)
+    return spread_category_expr(pl.lit(pl.Series(position)), thresholds).alias(CATEGORY)
+
+
 def plan_split(scores_path: Path, cfg: SplitConfig) -> SplitPlan:
     """Thresholds on all scores, categories, then the eval hold-out per category (docs/design.md §5)."""
     frame, columns = read_decision_columns(scores_path)
     thresholds = compute_thresholds(frame[SCORE_COLUMN], cfg)
     hashes = hash_sample_ids(frame["sample_id"], cfg.eval_salt)
     plan = frame.with_columns(
-        category_expr(pl.col(SCORE_COLUMN), thresholds).alias(CATEGORY),
+        categories_expr(frame, thresholds, cfg),
         pl.Series(HASH, hashes),
         pl.Series(UNIT, unit_interval(hashes)),
     )

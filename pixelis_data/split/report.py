@@ -13,7 +13,7 @@ import polars as pl
 from pixelis_data.schema import CATEGORIES, SCORE_COLUMN
 from pixelis_data.split.config import SplitConfig
 from pixelis_data.split.holdout import CATEGORY, IS_EVAL, HoldoutStat
-from pixelis_data.split.thresholds import Thresholds
+from pixelis_data.split.thresholds import Thresholds, percentile_positions, target_sizes
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Ties:
     at_simple: int
     at_medium: int
     strict_counts: dict[str, int]
+    rule: str = "inclusive"
+    """``split.ties``: inclusive (ties to the lower category) or spread (by stable hash, to the percentiles)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,38 @@ def _counts(plan: pl.DataFrame, column: str, category: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in sub.iter_rows()}
 
 
-def _ties(plan: pl.DataFrame, t: Thresholds) -> Ties:
+def _tie_messages(plan: pl.DataFrame, t: Thresholds, cats: list[CategoryBalance], cfg: SplitConfig) -> list[str]:
+    """Warnings (inclusive rule) or notes (spread) about the samples that share a threshold's score."""
+    n = plan.height
+    s = pl.col(SCORE_COLUMN)
+    shares = {c.category: c.share for c in cats}
+    targets = target_sizes(t)
+    out: list[str] = []
+    points = ((t.t_simple, "simple", t.simple_percentile), (t.t_medium, "medium", t.medium_percentile))
+    for (value, lower, pct), position in zip(points, percentile_positions(t), strict=True):
+        if lower == "medium" and value == t.t_simple:
+            continue  # the same score as t_simple: said once, for t_simple
+        k, at_or_below = plan.select((s == value).sum().alias("k"), (s <= value).sum().alias("le")).row(0)
+        if k < 2:
+            continue
+        where = "t_simple and t_medium" if value == t.t_medium and lower == "simple" else f"t_{lower}"
+        head = f"{k:,} samples ({k / n:.1%}) share the score {value:.6g} on {where} (P{pct:g})"
+        if cfg.ties == "spread":
+            got = dict(plan.filter(s == value).group_by(CATEGORY).len().iter_rows())
+            spread = ", ".join(f"{c} {got[c]:,}" for c in CATEGORIES if c in got)
+            out.append(f"{head}: split.ties spread sent them by stable hash to {spread}")
+        elif at_or_below - position > cfg.tie_warning_share * n:
+            out.append(
+                f"{head}: the inclusive rule (s <= t) puts all of them in {lower}, which holds {shares[lower]:.1%} "
+                f"of the samples where the percentiles aim at {targets[lower] / n:.1%}. The score does not tell "
+                "these samples apart: add model difficulty (`pixelis score --model-scores FILE`, or "
+                "`pixelis split --model-scores FILE` on raw data), or set `split.ties: spread` to split ties "
+                "by the stable sample hash"
+            )
+    return out
+
+
+def _ties(plan: pl.DataFrame, t: Thresholds, rule: str) -> Ties:
     s = pl.col(SCORE_COLUMN)
     simple, medium, hard = CATEGORIES
     row = plan.select(
@@ -88,6 +121,7 @@ def _ties(plan: pl.DataFrame, t: Thresholds) -> Ties:
         at_simple=int(row["at_simple"]),
         at_medium=int(row["at_medium"]),
         strict_counts={c: int(row[c]) for c in CATEGORIES},
+        rule=rule,
     )
 
 
@@ -123,7 +157,8 @@ def balance_report(
                 sample_types=_counts(plan, "sample_type", cat),
             )
         )
-    ties = _ties(plan, thresholds)
+    ties = _ties(plan, thresholds, cfg.ties)
+    tie_messages = _tie_messages(plan, thresholds, cats, cfg)
 
     if n < len(CATEGORIES):
         warnings.append(f"only {n} sample(s) for {len(CATEGORIES)} categories: some categories must be empty")
@@ -131,6 +166,9 @@ def balance_report(
         warnings.append(
             f"all {n} scores are equal ({thresholds.t_simple:.6g}): by the inclusive rule (s <= t_simple) "
             "every sample is simple; medium and hard are empty"
+            if cfg.ties == "inclusive"
+            else f"all {n} scores are equal ({thresholds.t_simple:.6g}): split.ties spread cut them by hash alone, "
+            "so the categories say nothing about difficulty"
         )
     for c in cats:
         h = by_cat[c.category]
@@ -165,4 +203,5 @@ def balance_report(
                 )
     if n_eval == 0:
         warnings.append("eval.arrow is empty: no sample was held out")
+    (notes if cfg.ties == "spread" else warnings).extend(tie_messages)
     return BalanceReport(n, n_train, n_eval, cats, ties, warnings, notes)

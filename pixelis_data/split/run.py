@@ -88,18 +88,46 @@ def _score_raw(
     input_path: Path, out_dir: Path, config: DataConfig, fmt: str | None, progress: Callable[[int], None] | None
 ) -> tuple[Path, int, list[Path], dict[str, int]]:
     from pixelis_data.custom_factors import FactorModuleError
+    from pixelis_data.model_scores import ModelScoresError
     from pixelis_data.readers import InputError
     from pixelis_data.score import score_to_parquet
 
     scored = out_dir / SCORED_TMP
     try:
         result = score_to_parquet(input_path, scored, config, fmt=fmt, progress=progress)
-    except (InputError, FactorModuleError) as err:
+    except (InputError, FactorModuleError, ModelScoresError) as err:
         raise SplitError(str(err)) from None
     if result.rejects_path is not None and result.rejects_path.exists():
         os.replace(result.rejects_path, out_dir / REJECTS)
-    counts = {"n_input": result.n_input, "n_scored": result.n_scored, "n_rejected": result.n_rejected}
+    counts: dict[str, Any] = {"n_input": result.n_input, "n_scored": result.n_scored, "n_rejected": result.n_rejected}
+    if result.model is not None:
+        counts["model_scores"] = result.model.to_dict()
     return scored, result.n_rejected, list(result.files), counts
+
+
+def _model_score_warning(scoring: dict[str, Any] | None) -> str | None:
+    """The warning for scored samples that had no model score (their composite is the heuristic part alone)."""
+    model = (scoring or {}).get("model_scores")
+    if not model or not model["missing"]:
+        return None
+    examples = ", ".join(map(repr, model["missing_examples"]))
+    return (
+        f"{model['missing']:,} sample(s) have no model score in {model['path']} (e.g. {examples}): "
+        "their difficulty_score is the heuristic part alone"
+    )
+
+
+def _check_scores_input(input_path: Path, config: DataConfig) -> None:
+    """Model scores are scored in with the raw data; a scores file without model difficulty cannot take them."""
+    from pixelis_data.factor_registry import MODEL_FACTOR
+
+    path = config.score.model_scores.path
+    if path is not None and MODEL_FACTOR.column not in pq.read_schema(input_path).names:
+        raise SplitError(
+            f"{input_path}: already scored, without {MODEL_FACTOR.column}; model scores ({path}) are added when "
+            f"raw data is scored: split the raw data with --model-scores, or re-run `pixelis score RAW "
+            f"--model-scores {path}`"
+        )
 
 
 def build_manifest(
@@ -230,10 +258,13 @@ def split_to_dir(
                     lambda: [{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files]
                 )
             else:
+                _check_scores_input(input_path, config)
                 scores_path = input_path
                 hashing = pool.submit(input_hashes, input_path)
             # hashlib releases the GIL: the input hash overlaps with planning and writing
             plan = plan_split(scores_path, config.split)
+            if warning := _model_score_warning(scoring):
+                plan.report.warnings.append(warning)
             schema = output_schema(pq.read_schema(scores_path))
             rows = write_split_files(
                 scores_path, plan.destinations, out_dir, batch_rows=config.split.batch_rows, on_rows=on_rows

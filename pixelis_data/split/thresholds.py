@@ -4,6 +4,14 @@ The percentile is numpy's default ``linear`` method reproduced operation for ope
 ``(n - 1) * q``, then numpy's two-sided lerp), because Polars' ``quantile(interpolation="linear")``
 can differ from numpy in the last bit, and one ulp decides the category of a sample sitting exactly
 on a threshold.
+
+Ties: with ``split.ties: inclusive`` (the default) every sample on a threshold goes to the lower category.
+With ``spread`` samples are ordered by (score, stable hash of sample_id) and the first ``c_simple`` of that
+order are simple, the next up to ``c_medium`` medium, the rest hard, where ``c`` is the number of samples
+at or below the percentile's own position: ``n_low + floor((m - 1) q) + 1`` (m kept scores, n_low low
+outliers, q = percentile / 100). Without ties on a threshold this is exactly the inclusive count, so only
+the samples sitting on a threshold can move; with ties each category's size is within 1 of its target
+``T_simple = n_low + (m - 1) q_simple + 1``, ``T_medium - T_simple``, ``n - T_medium``.
 """
 
 from __future__ import annotations
@@ -101,6 +109,48 @@ def compute_thresholds(scores: pl.Series, cfg: SplitConfig) -> Thresholds:
         n_outliers_low=n_low,
         n_outliers_high=n_high,
         used_all=used_all,
+    )
+
+
+def _low_outliers(t: Thresholds) -> int:
+    """Low outliers before the kept scores in the order (none when everything was used)."""
+    return 0 if t.used_all else t.n_outliers_low
+
+
+def percentile_positions(t: Thresholds) -> tuple[float, float]:
+    """(T_simple, T_medium): how many samples lie at or below each percentile's virtual position, fractional."""
+    m = t.n_kept
+    return tuple(  # type: ignore[return-value]
+        _low_outliers(t) + (m - 1) * (p / 100) + 1 for p in (t.simple_percentile, t.medium_percentile)
+    )
+
+
+def spread_cuts(t: Thresholds) -> tuple[int, int]:
+    """(c_simple, c_medium): samples of the (score, hash) order that are simple, and simple or medium."""
+    m = t.n_kept
+    # the virtual index exactly as linear_percentile computes it, so the cut lands on the threshold's rank
+    return tuple(  # type: ignore[return-value]
+        _low_outliers(t) + min(math.floor((m - 1) * (p / 100)), m - 1) + 1
+        for p in (t.simple_percentile, t.medium_percentile)
+    )
+
+
+def target_sizes(t: Thresholds) -> dict[str, float]:
+    """The category sizes the percentiles aim at: T_simple, T_medium - T_simple, n - T_medium."""
+    low, high = percentile_positions(t)
+    return dict(zip(CATEGORIES, (low, high - low, t.n_scores - high), strict=True))
+
+
+def spread_category_expr(order: pl.Expr, thresholds: Thresholds) -> pl.Expr:
+    """``split.ties: spread``: the category from a sample's 0-based position in the (score, hash) order."""
+    simple, medium, hard = CATEGORIES
+    c_simple, c_medium = spread_cuts(thresholds)
+    return (
+        pl.when(order < c_simple)
+        .then(pl.lit(simple))
+        .when(order < c_medium)
+        .then(pl.lit(medium))
+        .otherwise(pl.lit(hard))
     )
 
 
