@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import console, fail
-from pixelis_data.generate import output_format, write_samples
+from pixelis_data.generate import TASKS, output_format, write_samples
 
 
 def _check_n(value: int) -> int:
@@ -63,25 +63,39 @@ def generate(
         min=0,
         help="Worker processes (>= 0). 0 = automatic (parallel only from 100,000 samples). Never changes the output.",
     ),
+    task: str = typer.Option(
+        "mixed",
+        "--task",
+        metavar="|".join(TASKS),
+        help="[bold]mixed[/]: every task type and sample type. [bold]counting[/]: the controlled task, answers "
+        "computed from 1 / 2-3 / 4-6 observed counts (simple / medium / hard); see docs/generate.md.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on long runs."),
 ) -> None:
     """Generate N synthetic CoTA samples in the pixelis input format.
 
     Covers every task type and sample type (positives, wrong outcomes, perceptual and logical traps, self-corrections), with trajectories of 2 to 15+ steps whose bboxes and points lie inside the image.
+
+    With --task counting: the controlled task, where the answer is computed from the observations and the category is the number of observations composed (1 / 2-3 / 4-6), e.g. pixelis generate 1500 -o data/count.jsonl --task counting
     """  # noqa: E501 (one line per paragraph: the help renderer keeps line breaks)
+    if task not in TASKS:
+        fail(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     try:
-        result = write_samples(output, n, seed=seed, images_dir=images, progress=progress, workers=workers)
+        result = write_samples(output, n, seed=seed, images_dir=images, progress=progress, workers=workers, task=task)
     except (ImportError, ValueError) as err:
         fail(str(err))
     except OSError as err:
         fail(f"cannot write {err.filename or output}: {err.strerror or err}")
 
-    table = Table(title=f"generated {result.count:,} samples (seed {seed})", title_justify="left")
+    what = f"seed {seed}" if task == "mixed" else f"seed {seed}, task {task}"
+    table = Table(title=f"generated {result.count:,} samples ({what})", title_justify="left")
     table.add_column("task type")
     table.add_column("samples", justify="right")
     table.add_column("sample type")
     table.add_column("samples", justify="right")
     tasks, types = list(result.task_counts.items()), list(result.sample_type_counts.items())
+    if task != "mixed":  # a single-family task: only the types it makes
+        tasks, types = [t for t in tasks if t[1]], [t for t in types if t[1]]
     for i in range(max(len(tasks), len(types))):
         t, s = tasks[i] if i < len(tasks) else ("", ""), types[i] if i < len(types) else ("", "")
         table.add_row(t[0], f"{t[1]:,}" if t[1] != "" else "", s[0], f"{s[1]:,}" if s[1] != "" else "")

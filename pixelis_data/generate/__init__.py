@@ -9,6 +9,6 @@ constructor per action), ``tasks_*`` (one builder per task type), ``trajectories
 and the sample record), ``images`` (PNG rendering), ``writer`` (files).
 """
 
-from pixelis_data.generate.writer import GenerateResult, generate_samples, output_format, write_samples
+from pixelis_data.generate.writer import TASKS, GenerateResult, generate_samples, output_format, write_samples
 
-__all__ = ["GenerateResult", "generate_samples", "output_format", "write_samples"]
+__all__ = ["TASKS", "GenerateResult", "generate_samples", "output_format", "write_samples"]

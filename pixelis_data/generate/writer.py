@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pixelis_core.atomic import atomic_path, write_bytes_atomic
+from pixelis_data.generate.scene import Scene
+from pixelis_data.generate.tasks_controlled import build_counting_sample
 from pixelis_data.generate.trajectories import build_sample
 from pixelis_data.schema import SAMPLE_TYPES, TASK_TYPES
 
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from multiprocessing.pool import Pool
 
 FORMATS: dict[str, str] = {".jsonl": "jsonl", ".json": "json"}
+# --task values. "mixed": every task and sample type (docs/generate.md); "counting": the controlled task
+# whose difficulty is the number of observations its answer composes (tasks_controlled.py).
+TASKS: tuple[str, ...] = ("mixed", "counting")
 CHUNK = 2_000  # samples per unit of work: small enough for a smooth progress bar, big enough to amortise IPC
 MAX_INDEX = 2**40  # sample_rng packs (seed, index) into one integer
 AUTO_PARALLEL_MIN = 100_000  # below this, starting worker processes costs more than it saves
@@ -51,9 +56,11 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def check_arguments(n: object, seed: object) -> None:
-    """Raise ValueError naming every bad argument (n must be an int >= 1, seed an int >= 0)."""
+def check_arguments(n: object, seed: object, task: object = "mixed") -> None:
+    """Raise ValueError naming every bad argument (n an int >= 1, seed an int >= 0, task one of TASKS)."""
     problems = []
+    if not isinstance(task, str) or task not in TASKS:
+        problems.append(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < MAX_INDEX:
         problems.append(f"n must be an integer from 1 to {MAX_INDEX - 1}, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -62,16 +69,23 @@ def check_arguments(n: object, seed: object) -> None:
         raise ValueError("; ".join(problems))
 
 
-def generate_samples(n: int, seed: int = 0) -> Iterator[dict]:
-    """Samples 1..n of ``seed`` as pixelis-format dicts, one at a time (nothing is held in memory)."""
-    check_arguments(n, seed)
+def task_builder(task: str) -> Callable[[int, int], tuple[dict, Scene]]:
+    """(seed, index) -> (sample, scene) of ``task``; looked up on each call, so a builder can be patched."""
+    return {"mixed": build_sample, "counting": build_counting_sample}[task]
+
+
+def generate_samples(n: int, seed: int = 0, task: str = "mixed") -> Iterator[dict]:
+    """Samples 1..n of ``seed`` (of ``task``) as pixelis-format dicts, one at a time (nothing is held in memory)."""
+    check_arguments(n, seed, task)
+    build = task_builder(task)
     for index in range(1, n + 1):
-        yield build_sample(seed, index)[0]
+        yield build(seed, index)[0]
 
 
-def _chunk(job: tuple[int, int, int, str | None]) -> tuple[list[str], list[int], list[int]]:
+def _chunk(job: tuple[int, int, int, str | None, str]) -> tuple[list[str], list[int], list[int]]:
     """Encoded samples start..stop-1 (and their PNGs), with counts per task type and sample type."""
-    seed, start, stop, images_dir = job
+    seed, start, stop, images_dir, task = job
+    build = task_builder(task)
     render = None
     if images_dir is not None:
         from pixelis_data.generate.images import render_png
@@ -82,7 +96,7 @@ def _chunk(job: tuple[int, int, int, str | None]) -> tuple[list[str], list[int],
     types = dict.fromkeys(SAMPLE_TYPES, 0)
     encode = _ENCODER.encode
     for index in range(start, stop):
-        sample, scene = build_sample(seed, index)
+        sample, scene = build(seed, index)
         lines.append(encode(sample))
         tasks[sample["task_type"]] += 1
         types[sample["sample_type"]] += 1
@@ -107,13 +121,14 @@ def write_samples(
     images_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     workers: int | None = None,
+    task: str = "mixed",
 ) -> GenerateResult:
-    """Generate ``n`` samples into ``path`` (.jsonl or .json), atomically; PNGs into ``images_dir``.
+    """Generate ``n`` samples of ``task`` into ``path`` (.jsonl or .json), atomically; PNGs into ``images_dir``.
 
     Images are written first and the sample file last, so a sample file that exists has its images.
     ``workers`` (default: automatic) only changes the speed, never the bytes.
     """
-    check_arguments(n, seed)
+    check_arguments(n, seed, task)
     fmt = output_format(path)
     n_workers = _resolve_workers(workers, n)
     path = Path(path)
@@ -125,7 +140,8 @@ def write_samples(
         if img_dir.exists() and not img_dir.is_dir():
             raise ValueError(f"--images must be a directory, got the file {str(img_dir)!r}")
         img_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(seed, s, min(s + CHUNK, n + 1), None if img_dir is None else str(img_dir)) for s in range(1, n + 1, CHUNK)]
+    img = None if img_dir is None else str(img_dir)
+    jobs = [(seed, s, min(s + CHUNK, n + 1), img, task) for s in range(1, n + 1, CHUNK)]
     tasks = [0] * len(TASK_TYPES)
     types = [0] * len(SAMPLE_TYPES)
     started = time.perf_counter()
