@@ -183,7 +183,8 @@ class EvalConfig:
 
     There is no interval here: evaluation runs every ``curriculum.eval_interval`` steps, the cadence of
     the policy's decisions (each evaluation is one decision), so the two cannot drift apart. The metric
-    is ``curriculum.metric``: the same number drives the policy and early stopping.
+    is ``curriculum.metric``: the same number drives the policy and early stopping. Answer accuracy by
+    generation is not a curriculum metric: it is computed at some evaluations only (``answer_every``).
     """
 
     max_per_category: int = 32
@@ -194,6 +195,10 @@ class EvalConfig:
     """Stop after this many evaluations without improvement of the overall metric (0 = never)."""
     early_stopping_min_delta: float = 0.0
     """An improvement must exceed this to reset the patience counter."""
+    answer_every: int = 0
+    """Greedy-decode the answers (answer accuracy) at every N-th evaluation; 0 = only at the run's last one."""
+    answer_max_new_tokens: int = 32
+    """Most tokens generated per answer (generation also stops at </answer>, <|im_end|> and eos)."""
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -207,6 +212,8 @@ class EvalConfig:
             self.early_stopping_min_delta >= 0,
             f"early_stopping_min_delta: must be >= 0 (got {self.early_stopping_min_delta})",
         )
+        p.integer("answer_every", self.answer_every, 0)
+        p.integer("answer_max_new_tokens", self.answer_max_new_tokens, 1)
         p.raise_if_any()
 
 

@@ -3,8 +3,9 @@
 build the run (``build.build_run``: model + LoRA, curriculum policy, stream, eval set, optimizer,
 resume) -> for each optimizer step: the step's batches (formatted in a background thread while the
 previous step computes) -> :func:`optimizer_step` -> every ``logging.every``: a train record -> every
-``curriculum.eval_interval``: :func:`evaluate_and_decide` (per-category evaluation, policy decision,
-new stream weights, early stopping) -> every ``save_interval``, at the end and on SIGTERM/SIGINT:
+``curriculum.eval_interval``: :func:`evaluate_and_decide` (per-category and per-skill evaluation, answer
+accuracy at every ``eval.answer_every``-th one and the last, policy decision, new stream weights, early
+stopping) -> every ``save_interval``, at the end and on SIGTERM/SIGINT:
 :func:`checkpoint` -> :func:`finish` (final evaluation, adapter, end record, summary).
 
 Progress state is one object (:class:`~pixelis_train.progress.TrainProgress`) that checkpoints save
@@ -27,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pixelis_train import distributed
 from pixelis_train._deps import require
+from pixelis_train.answers import AnswerDecoding
 from pixelis_train.batch import FormatStats, collate, format_rows, model_inputs, n_target_tokens, token_stats
 from pixelis_train.build import Run, build_run
 from pixelis_train.checkpoint import ADAPTER, average_adapters, checkpoint_dirs, copy_dir_atomic, rng_state
@@ -236,32 +238,46 @@ def _log_train(run: Run, progress: TrainProgress, lr: float, grad_norm: float) -
     return f"loss {record.loss:.4f}  lr {lr:.2e}  stage {record.stage}  {record.samples_per_s:.1f} samples/s"
 
 
-def _evaluate(run: Run) -> dict[str, CategoryMetrics]:
-    ctx = run.ctx
+def answers_due(cfg: TrainConfig, step: int) -> bool:
+    """Whether the evaluation after ``step`` generates answers: every ``eval.answer_every``-th evaluation
+    (counted by step, so a resumed run asks at the same steps) and always at the last step of the run."""
+    every = cfg.eval.answer_every
+    return step == cfg.optim.steps or (every > 0 and (step // cfg.curriculum.eval_interval) % every == 0)
+
+
+def _evaluate(run: Run, answers: bool) -> dict[str, CategoryMetrics]:
+    ctx, cfg = run.ctx, run.cfg
+    decoding = AnswerDecoding(run.formatter.tokenizer, cfg.eval.answer_max_new_tokens) if answers else None
     return evaluate(
         run.eval_model,
         run.eval_sets,
         run.pad_id,
         ctx.device,
-        run.cfg.eval.batch_size,
+        cfg.eval.batch_size,
         run.autocast,
         rank=ctx.rank,
         world_size=ctx.world_size,
         all_sum=ctx.all_sum,
+        answers=decoding,
     )
+
+
+def _eval_record(step: int, cfg: TrainConfig, metrics: dict[str, CategoryMetrics], final: bool = False) -> EvalRecord:
+    categories = {c: m.as_dict() for c, m in metrics.items()}
+    skills = {c: {k: s.as_dict() for k, s in m.skills.items()} for c, m in metrics.items()}
+    return EvalRecord(step=step, metric=cfg.curriculum.metric, categories=categories, skills=skills, final=final)
 
 
 def evaluate_and_decide(run: Run, progress: TrainProgress) -> dict[str, CategoryMetrics]:
     """Per-category evaluation, the policy's decision, the stream's new weights, early-stopping counts."""
     cfg = run.cfg
-    metrics = _evaluate(run)
+    metrics = _evaluate(run, answers_due(cfg, progress.step))
     performance = {c: m.metric(cfg.curriculum.metric) for c, m in metrics.items()}
     progress.curriculum, event = run.policy.decide(
         progress.curriculum, Evaluation(step=progress.step, performance=performance)
     )
     run.stream.set_weights(run.policy.weights(progress.curriculum))
-    categories = {c: m.as_dict() for c, m in metrics.items()}
-    run.logger.log(EvalRecord(step=progress.step, metric=cfg.curriculum.metric, categories=categories))
+    run.logger.log(_eval_record(progress.step, cfg, metrics))
     run.logger.log(CurriculumRecord(step=progress.step, event=event))
     if event.kind != "hold":
         progress.events.append(event)
@@ -300,15 +316,19 @@ def finish(
     t: dict[str, float],
     t_run: float,
 ) -> RunSummary:
-    """A last evaluation when the final step was not an eval step (for the summary; no decision), the
-    final adapter (+ the average of the last K checkpoints), the end record, the summary."""
+    """A last evaluation when the final step had none or one without answers (for the summary; no
+    decision), the final adapter (+ the average of the last K checkpoints), the end record, the summary.
+
+    So the last evaluation of every run that was not interrupted has answer accuracy: the one at the
+    last step of the run (``answers_due``), or this one after an early stop or off the eval interval.
+    """
     cfg, ctx, step = run.cfg, run.ctx, progress.step
     interrupted = stopped not in ("completed", "early stopping")
-    if step > run.start_step and not interrupted and (not last_eval or step % cfg.curriculum.eval_interval != 0):
+    evaluated = bool(last_eval) and step % cfg.curriculum.eval_interval == 0 and answers_due(cfg, step)
+    if step > run.start_step and not interrupted and not evaluated:
         t0 = time.perf_counter()
-        last_eval = _evaluate(run)
-        categories = {c: m.as_dict() for c, m in last_eval.items()}
-        run.logger.log(EvalRecord(step=step, metric=cfg.curriculum.metric, categories=categories, final=True))
+        last_eval = _evaluate(run, answers=True)
+        run.logger.log(_eval_record(step, cfg, last_eval, final=True))
         t["eval"] += time.perf_counter() - t0
     adapter_dir = run.run_dir / ADAPTER
     averaged = run.run_dir / "adapter-averaged" if cfg.checkpoint.average_last > 1 and stopped == "completed" else None

@@ -4,7 +4,8 @@ One JSON object per line, each with ``kind`` and the optimizer ``step``:
 
 - ``start``: base model, parameter counts, device, process layout, the stage the run starts in;
 - ``train``: every ``logging.every`` steps: loss, lr, grad norm, throughput, stage in force;
-- ``eval``: per-category metrics as ``<category>/<field>`` numbers (``final`` on the summary-only last one);
+- ``eval``: per-category metrics as ``<category>/<field>`` numbers and per skill of each category as
+  ``<category>/skill/<skill>/<field>`` (``final`` on the summary-only last one);
 - ``curriculum``: the policy's event (``Event.to_json()``) and its ``curriculum/*`` numbers for the sinks;
 - ``checkpoint``: where the checkpoint of that step went;
 - ``end``: how the run stopped, where the time went (``time_*``) and the sample counts (``samples_*``).
@@ -25,6 +26,8 @@ from pixelis_core.json_safe import json_safe
 from pixelis_train.curriculum.events import Event
 
 METRICS_FILE = "metrics.jsonl"
+SKILL_PREFIX = "skill/"
+"""Marks a per-skill number inside a category's namespace of an eval line: ``<category>/skill/<skill>/<field>``."""
 
 
 class RunLogError(ValueError):
@@ -67,7 +70,13 @@ class TrainRecord:
 
 @dataclass(frozen=True)
 class EvalRecord:
-    """One evaluation on the held-out set: ``categories[c][field]`` (CategoryMetrics fields)."""
+    """One evaluation on the held-out set: ``categories[c][field]`` (CategoryMetrics fields) and the same
+    numbers per skill of each category, ``skills[c][skill][field]`` (skill ``task_type/<name>`` or ``op/<NAME>``).
+
+    In the file a category's number is ``<category>/<field>`` and a skill's ``<category>/skill/<skill>/<field>``
+    (``simple/skill/op/ZOOM_IN/loss``): flat numbers the sinks can plot, and inside the category's own
+    namespace, so a reader that knows only ``<category>/<field>`` sees the same categories as before.
+    """
 
     kind: ClassVar[str] = "eval"
     step: int
@@ -76,20 +85,35 @@ class EvalRecord:
     categories: dict[str, dict[str, Any]] = field(default_factory=dict)
     final: bool = False
     """True for the last evaluation taken after the final step for the summary (no decision follows it)."""
+    skills: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Category -> skill -> CategoryMetrics fields (empty in logs written before skills existed)."""
 
     def to_json(self) -> dict[str, Any]:
         flat = {f"{c}/{k}": v for c, m in self.categories.items() for k, v in m.items()}
+        per_skill = {
+            f"{c}/{SKILL_PREFIX}{s}/{k}": v
+            for c, skills in self.skills.items()
+            for s, m in skills.items()
+            for k, v in m.items()
+        }
         final = {"final": True} if self.final else {}  # absent, not false, on the evaluations that decide
-        return {"kind": self.kind, "step": self.step, "metric": self.metric, **flat, **final}
+        return {"kind": self.kind, "step": self.step, "metric": self.metric, **flat, **per_skill, **final}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EvalRecord:
         categories: dict[str, dict[str, Any]] = {}
+        skills: dict[str, dict[str, dict[str, Any]]] = {}
         for key, value in data.items():
-            if "/" in key:
-                category, name = key.split("/", 1)
+            if "/" not in key:
+                continue
+            category, name = key.split("/", 1)
+            if name.startswith(SKILL_PREFIX):
+                # the field is the last part: a skill's name may itself contain "/" (task_type/<name>)
+                skill, number = name.removeprefix(SKILL_PREFIX).rsplit("/", 1)
+                skills.setdefault(category, {}).setdefault(skill, {})[number] = value
+            else:
                 categories.setdefault(category, {})[name] = value
-        return cls(int(data["step"]), str(data["metric"]), categories, bool(data.get("final", False)))
+        return cls(int(data["step"]), str(data["metric"]), categories, bool(data.get("final", False)), skills)
 
 
 @dataclass(frozen=True)

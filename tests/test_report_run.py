@@ -211,5 +211,10 @@ def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
     assert {c: r["loss"] for c, r in view.final_eval.items()} == {c: m.loss for c, m in summary.final_eval.items()}
     assert view.train["step"].to_list() == [1, 2, 3, 4]
     assert [(s.stage_name, s.start, s.end) for s in view.timeline.segments] == [("a", 0, 2), ("b", 2, 4)]
+    # the final evaluation generated answers: the report has them, as the summary does, and their figure
+    # (none where max_length 400 cut every answer off: hard's long trajectories)
+    answers = {c: m.answer_accuracy for c, m in summary.final_eval.items()}
+    assert all((a is None) == (summary.final_eval[c].n_answered == 0) for c, a in answers.items())
+    assert answers["simple"] is not None and {c: r["answer_accuracy"] for c, r in view.final_eval.items()} == answers
     result = build_report(tmp_path / "run", tmp_path / "report.html")
-    assert result.kind == "run" and len(result.figures) == 4
+    assert result.kind == "run" and [p.stem for p in result.figures][4:] == ["run-answers"]

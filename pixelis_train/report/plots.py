@@ -35,8 +35,12 @@ def _marked_events(view: RunView) -> list[Event]:
 
 
 def run_figures(view: RunView) -> list[FigureOut]:
-    """Four figures; an axis without data says so instead of disappearing."""
-    return [_loss_figure(view), _performance_figure(view), _curriculum_figure(view), _throughput_figure(view)]
+    """Four figures, and answer accuracy over steps when the log has it (runs before it existed do not);
+    an axis without data says so instead of disappearing."""
+    figures = [_loss_figure(view), _performance_figure(view), _curriculum_figure(view), _throughput_figure(view)]
+    if view.evals.height and view.evals["answer_accuracy"].is_not_null().any():
+        figures.append(_answers_figure(view))
+    return figures
 
 
 def _loss_figure(view: RunView) -> FigureOut:
@@ -175,5 +179,34 @@ def _throughput_figure(view: RunView) -> FigureOut:
         "run-throughput",
         "Throughput",
         "Samples and (non-padding) tokens per second of each log interval, data loading included.",
+        fig,
+    )
+
+
+def _answers_figure(view: RunView) -> FigureOut:
+    """Answer accuracy by generation per category at the evaluations that computed it."""
+    fig = new_figure(9, 3.6)
+    ax = fig.add_subplot()
+    _stage_bands(ax, view)
+    rows = view.evals.filter(pl.col("answer_accuracy").is_not_null())
+    span = max(view.last_step, 1)
+    categories = rows["category"].unique(maintain_order=True).to_list()
+    for k, category in enumerate(categories):
+        own = rows.filter(pl.col("category") == category)
+        # side by side at a step (equal accuracies would hide each other, e.g. all 0 at the one final point)
+        dodge = (k - (len(categories) - 1) / 2) * 0.008 * span
+        colour = CATEGORY_COLOURS.get(category)
+        ax.plot(own["step"] + dodge, own["answer_accuracy"], marker="s", color=colour, label=category)
+    ax.set_xlim(0, span * 1.03)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("answer accuracy")
+    ax.legend(fontsize=8)
+    return figure(
+        "run-answers",
+        "Answer accuracy by generation",
+        "Share of held-out samples per category whose greedy-decoded answer (teacher-forced through the "
+        "trajectory up to <answer>) matches the ground truth after normalisation; computed at every "
+        "eval.answer_every-th evaluation and at the last one (the categories' markers side by side at a step).",
         fig,
     )

@@ -7,6 +7,7 @@ behind the terminal summary and ``pixelis curriculum simulate``. Reading needs n
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,16 @@ from pixelis_train.runlog import (
 )
 
 TRAIN_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s")
-EVAL_FIELDS = ("loss", "token_accuracy", "exp_neg_loss", "action_accuracy", "n_samples")
+EVAL_FIELDS = (
+    "loss",
+    "token_accuracy",
+    "exp_neg_loss",
+    "action_accuracy",
+    "n_samples",
+    "answer_accuracy",
+    "n_answered",
+)
+SKILL_FIELDS = (*EVAL_FIELDS, "n_tokens", "n_actions")
 
 
 @dataclass
@@ -40,6 +50,8 @@ class RunView:
     """step + TRAIN_FIELDS + stage, one row per train log line."""
     evals: pl.DataFrame
     """step, category, final + EVAL_FIELDS, one row per category and evaluation."""
+    skills: pl.DataFrame
+    """step, category, skill, final + SKILL_FIELDS, one row per skill of a category and evaluation."""
     metric: str | None
     """The curriculum metric named by the eval records (token_accuracy, exp_neg_loss, action_accuracy)."""
     events: list[Event]
@@ -60,6 +72,37 @@ class RunView:
         last = last.unique("category", keep="last", maintain_order=True)
         return {r["category"]: r for r in last.iter_rows(named=True)}
 
+    @property
+    def final_skills(self) -> pl.DataFrame:
+        """The last evaluation per skill over all categories: skill, samples, token accuracy, loss (both
+        token-weighted), answered samples and answer accuracy (weighted by them), in skill order."""
+        if self.skills.height == 0:
+            return _skill_totals(self.skills)
+        step = self.evals["step"].max() if self.evals.height else self.skills["step"].max()
+        last = self.skills.filter(pl.col("step") == step)
+        # the final=True record repeats the step of an early stop's deciding one: it is the later, keep it
+        last = last.filter(pl.col("final") == last["final"].max())
+        return _skill_totals(last)
+
+
+def _skill_totals(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per skill, the categories' numbers combined as one evaluation of all their samples would give them."""
+    answered = pl.col("answer_accuracy").is_not_null()
+    n_answered = pl.when(answered).then(pl.col("n_answered")).otherwise(0)
+    return (
+        rows.group_by("skill", maintain_order=True)
+        .agg(
+            n_samples=pl.col("n_samples").sum(),
+            token_accuracy=(pl.col("token_accuracy") * pl.col("n_tokens")).sum() / pl.col("n_tokens").sum(),
+            loss=(pl.col("loss") * pl.col("n_tokens")).sum() / pl.col("n_tokens").sum(),
+            n_answered=pl.col("n_answered").sum(),
+            answer_accuracy=pl.when(n_answered.sum() > 0).then(
+                (pl.col("answer_accuracy").fill_null(0.0) * n_answered).sum() / n_answered.sum()
+            ),
+        )
+        .sort(pl.col("skill").str.starts_with("op/"), "skill")
+    )
+
 
 def _train_frame(records: list[TrainRecord]) -> pl.DataFrame:
     rows = [{"step": r.step, **{k: getattr(r, k) for k in TRAIN_FIELDS}, "stage": r.stage} for r in records]
@@ -76,6 +119,42 @@ def _eval_frame(records: list[EvalRecord]) -> pl.DataFrame:
             rows.append({"step": r.step, "category": c, "final": r.final, **{f: numbers.get(f) for f in EVAL_FIELDS}})
     schema = {"step": pl.Int64, "category": pl.String, "final": pl.Boolean, **{f: pl.Float64 for f in EVAL_FIELDS}}
     return pl.DataFrame(rows, schema=schema, strict=False)
+
+
+def _skill_frame(records: list[EvalRecord]) -> pl.DataFrame:
+    rows = [
+        {"step": r.step, "category": c, "skill": skill, "final": r.final, **{f: numbers.get(f) for f in SKILL_FIELDS}}
+        for r in records
+        for c, skills in r.skills.items()
+        for skill, numbers in skills.items()
+    ]
+    schema = {
+        "step": pl.Int64,
+        "category": pl.String,
+        "skill": pl.String,
+        "final": pl.Boolean,
+        **{f: pl.Float64 for f in SKILL_FIELDS},
+    }
+    return pl.DataFrame(rows, schema=schema, strict=False)
+
+
+def category_order(view: RunView) -> str | None:
+    """Whether the last evaluation's eval loss rises from simple to hard, as the split intends, in words;
+    None with fewer than two categories evaluated."""
+    final = {c: r["loss"] for c, r in view.final_eval.items() if c in CATEGORIES and r["loss"] is not None}
+    if len(final) < 2:
+        return None
+    names = [c for c in CATEGORIES if c in final]
+    step = int(view.evals["step"].max())
+    pairs = list(itertools.combinations(names, 2))  # every easier -> harder pair, not only neighbours
+    if all(final[a] < final[b] for a, b in pairs):
+        chain = " < ".join(f"{c} {final[c]:.4f}" for c in names)
+        return (
+            f"at the last evaluation (step {step}), eval loss {chain}: the categories are ordered as the split intends"
+        )
+    listed = ", ".join(f"{c} {final[c]:.4f}" for c in names)
+    wrong = "; ".join(f"{b} <= {a}" for a, b in pairs if not final[a] < final[b])
+    return f"at the last evaluation (step {step}), eval loss {listed}: not ordered as the split intends ({wrong})"
 
 
 def _first_stage(start: StartRecord | None, events: list[Event], train: list[TrainRecord]) -> tuple[int, str]:
@@ -104,6 +183,7 @@ def run_view(path: Path) -> RunView:
         path=path,
         train=_train_frame(train),
         evals=_eval_frame(evals),
+        skills=_skill_frame(evals),
         metric=evals[0].metric if evals else None,
         events=events,
         timeline=stage_timeline(events, first_stage=first_stage, first_name=first_name, end=last_step),
