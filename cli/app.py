@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from cli import curriculum, generate, score, split
+from cli import calibrate, curriculum, generate, score, split
+from cli import experiment as experiment_cmd
 from cli import explain as explain_cmd
+from cli import model_score as model_score_cmd
 from cli import report as report_cmd
 from cli import train as train_cmd
 
@@ -23,8 +25,11 @@ app.command("generate")(generate.generate)
 app.command("score")(score.score)
 app.command("split")(split.split)
 app.command("train")(train_cmd.train)
+app.command("experiment")(experiment_cmd.experiment)
 app.command("report")(report_cmd.report)
 app.command("explain")(explain_cmd.explain)
+app.command("model-score")(model_score_cmd.model_score)
+app.command("calibrate")(calibrate.calibrate_cmd)
 app.add_typer(curriculum.app, name="curriculum", help="Dry-run and tune the curriculum policy (simulate).")
 
 

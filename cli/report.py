@@ -16,7 +16,8 @@ def report(
         ...,
         show_default=False,
         help="What to report on, detected from its contents: a scores Parquet (`pixelis score`), a split "
-        "directory (`pixelis split`, has manifest.json) or a run directory (`pixelis train`, has metrics.jsonl).",
+        "directory (`pixelis split`, has manifest.json), a run directory (`pixelis train`, has metrics.jsonl) or an "
+        "experiment directory (`pixelis experiment`, has comparison.json).",
     ),
     output: Path = typer.Option(
         Path("report.html"),

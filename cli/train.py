@@ -58,7 +58,7 @@ def render_summary(summary: RunSummary) -> None:
     console.print(timeline)
     if summary.final_eval:
         perf = Table(title="final per-category performance (held-out eval)", title_justify="left")
-        for column in ("category", "token acc", "exp(-loss)", "action acc", "loss", "samples"):
+        for column in ("category", "token acc", "exp(-loss)", "action acc", "answer acc", "loss", "samples"):
             perf.add_column(column, justify="right" if column != "category" else "left")
         for category, m in summary.final_eval.items():
             perf.add_row(
@@ -66,6 +66,7 @@ def render_summary(summary: RunSummary) -> None:
                 f"{m.token_accuracy:.3f}",
                 f"{m.exp_neg_loss:.3f}",
                 f"{m.action_accuracy:.3f}",
+                "-" if m.answer_accuracy is None else f"{m.answer_accuracy:.3f}",
                 f"{m.loss:.4f}",
                 str(m.n_samples),
             )
@@ -99,7 +100,9 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="Run directory (default: runs/SPLIT-MODEL)."),
     resume: str | None = typer.Option(None, "--resume", help="'auto' (latest checkpoint of --out) or a path."),
     log_to: list[str] | None = typer.Option(None, "--log-to", help="Also log to wandb / tensorboard."),
-    policy: str | None = typer.Option(None, "--policy", help="Curriculum policy: adaptive | fixed | none."),
+    policy: str | None = typer.Option(
+        None, "--policy", help="Curriculum policy: adaptive | fixed | none | shuffled | anti."
+    ),
     eval_interval: int | None = typer.Option(None, "--eval-interval", help="Steps between evaluations."),
     save_interval: int | None = typer.Option(None, "--save-interval", help="Steps between checkpoints."),
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate."),

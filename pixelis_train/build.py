@@ -33,13 +33,14 @@ from pixelis_train.checkpoint import (
     restore_rng,
 )
 from pixelis_train.config import TrainConfig
-from pixelis_train.curriculum.policy import CurriculumPolicy, make_policy
+from pixelis_train.curriculum.policy import CurriculumPolicy, make_policy, shuffles_labels
+from pixelis_train.evaluate import eval_example
 from pixelis_train.metrics_log import MetricsLogger
 from pixelis_train.models import add_lora, load_base, trainable_summary
 from pixelis_train.progress import TrainProgress
 from pixelis_train.run_control import lr_lambda
 from pixelis_train.runlog import METRICS_FILE, StartRecord, truncate_run_log
-from pixelis_train.stream import CurriculumStream, StreamConfig
+from pixelis_train.stream import CurriculumStream, SplitFiles, StreamConfig
 from pixelis_train.tiny import TINY_NAMES, build_tiny, corpus_from_split
 
 torch = require("torch")
@@ -93,10 +94,12 @@ def build_run(
     formatter = ChatFormatter(base.tokenizer, cfg.data.format, base.image_processor, image_root)
     pad_id = int(base.tokenizer.pad_token_id)
 
-    policy = make_policy(cfg.curriculum)
+    files = SplitFiles(split_dir)
+    # 'none' with static_weights null mixes in proportion to the split's drawable training rows
+    policy = make_policy(cfg.curriculum.with_category_sizes({c: f.n_drawable for c, f in files.categories.items()}))
     initial = policy.initial_state()
     stream = CurriculumStream(
-        split_dir,
+        files,
         StreamConfig(
             global_batch=cfg.optim.micro_batch * cfg.optim.grad_accum * ctx.world_size,
             micro_batch=cfg.optim.micro_batch,
@@ -104,6 +107,7 @@ def build_run(
             rank=ctx.rank,
             seed=cfg.seed,
             mode=cfg.data.stream_mode,
+            shuffle_labels=shuffles_labels(cfg.curriculum),
         ),
         weights=policy.weights(initial),
     )
@@ -195,14 +199,19 @@ def _eval_sets(
     split_dir: Path, stream: CurriculumStream, formatter: ChatFormatter, cfg: TrainConfig, progress: TrainProgress
 ) -> dict[str, list[Example]]:
     """The eval set per category, formatted once. Every rank formats all of it (the same counts
-    everywhere) and later evaluates its shard of it."""
+    everywhere) and later evaluates its shard of it. Each example keeps its record's task type,
+    operations and reference answer beside it (``evaluate.EvalExample``: per-skill numbers, answers)."""
     table = stream.eval_table()
     sets = {}
     for category in CATEGORIES:
         rows = table.filter(pc.equal(table["category"], category))
         if cfg.eval.max_per_category:
             rows = rows.slice(0, cfg.eval.max_per_category)
-        sets[category] = format_rows(rows.to_pylist(), formatter, cfg.data.skip_bad_samples, progress.format_stats)
+        sets[category] = [
+            eval_example(example, row, cfg.data.format.think_action)
+            for row in rows.to_pylist()  # one row at a time: a skipped bad row cannot shift the pairing
+            for example in format_rows([row], formatter, cfg.data.skip_bad_samples, progress.format_stats)
+        ]
     sets = {c: exs for c, exs in sets.items() if exs}
     if not sets:
         raise ValueError(f"{split_dir}/eval.arrow: no usable eval samples (the curriculum needs them)")

@@ -86,7 +86,7 @@ def test_every_problem_at_once_with_dotted_name_and_value() -> None:
     for part in (
         "optim.lr: must be > 0 (got -1.0)",
         "optim.grad_accum: must be >= 1 (got 0)",
-        "curriculum.policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')",
+        "curriculum.policy: must be one of 'adaptive', 'fixed', 'none', 'shuffled', 'anti' (got 'greedy')",
     ):
         assert part in text, part
 
@@ -268,4 +268,5 @@ def test_curriculum_simulate_set_reaches_the_config(tmp_path) -> None:
     assert bad.exit_code == 2
     assert "invalid config: command line: window: must be an integer >= 1 (got 0)" in one_line(bad.output)
     bad_flag = runner.invoke(app, [*base, "--policy", "greedy"])
-    assert "--policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')" in one_line(bad_flag.output)
+    expected = "--policy: must be one of 'adaptive', 'fixed', 'none', 'shuffled', 'anti' (got 'greedy')"
+    assert expected in one_line(bad_flag.output)

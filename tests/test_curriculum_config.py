@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pixelis_core.config_io import ConfigError, dump_yaml, from_dict, load_yaml
+from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.config import CurriculumConfig, StageConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +30,13 @@ def test_defaults_are_design_section_6() -> None:
     assert (cfg.policy, cfg.eval_interval, cfg.min_performance, cfg.rollback_threshold) == ("adaptive", 500, 0.6, -0.05)
     assert (cfg.cooldown_steps, cfg.interval_backoff, cfg.window, cfg.max_stage_steps) == (1000, 2.0, 3, None)
     assert cfg.metric == "token_accuracy"
-    assert cfg.resolved_static_weights() == {"simple": 0.2, "medium": 0.3, "hard": 0.5}
+    # 'none' without static_weights mixes in proportion to the category sizes (equal ones when none are given)
+    assert cfg.resolved_static_weights() == dict.fromkeys(CATEGORIES, 1 / 3)
+    assert cfg.resolved_static_weights({"simple": 6, "medium": 3, "hard": 1}) == {
+        "simple": 0.6,
+        "medium": 0.3,
+        "hard": 0.1,
+    }
 
 
 def test_yaml_round_trip_with_nested_stages(tmp_path: Path) -> None:
@@ -118,7 +125,7 @@ def test_yaml_problems_carry_the_field_path(tmp_path: Path) -> None:
     text = str(info.value)
     assert str(path) in text
     for expected in (
-        "policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')",
+        "policy: must be one of 'adaptive', 'fixed', 'none', 'shuffled', 'anti' (got 'greedy')",
         "stages[0].steps: must be an integer >= 1 or null (got 0)",
         "stages[1].weights: weights must sum to 1 (got 0.2",
         "window: must be an integer (got 'two')",

@@ -148,11 +148,12 @@ def test_fixed_ignores_performance() -> None:
 
 
 def test_none_never_changes_weights() -> None:
+    sizes = {"simple": 50, "medium": 30, "hard": 20}
     for static, expected in (
-        (None, {"simple": 0.2, "medium": 0.3, "hard": 0.5}),
-        ({"medium": 1.0}, {"simple": 0.0, "medium": 1.0, "hard": 0.0}),
+        (None, {"simple": 0.5, "medium": 0.3, "hard": 0.2}),  # null: proportional to the category sizes
+        ({"medium": 1.0}, {"simple": 0.0, "medium": 1.0, "hard": 0.0}),  # explicit weights win over the sizes
     ):
-        cfg = CurriculumConfig(policy="none", static_weights=static)
+        cfg = CurriculumConfig(policy="none", static_weights=static).with_category_sizes(sizes)
         policy = make_policy(cfg)
         state = policy.initial_state()
         assert policy.weights(state) == expected

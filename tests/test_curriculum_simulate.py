@@ -195,7 +195,7 @@ def test_cli_model_with_config_and_policy_override(tmp_path: Path) -> None:
         (["--model", "seed=0", "--steps", "100"], "steps: must be at least eval_interval (500)"),
         (
             ["--model", "seed=0", "--policy", "greedy"],
-            "--policy: must be one of 'adaptive', 'fixed', 'none' (got 'greedy')",
+            "--policy: must be one of 'adaptive', 'fixed', 'none', 'shuffled', 'anti' (got 'greedy')",
         ),
         (["--model", "seed=0", "--config", "nope.yaml"], "invalid config: nope.yaml: cannot read config file"),
     ],

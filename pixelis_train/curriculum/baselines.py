@@ -1,20 +1,34 @@
-"""Baseline policies for honest A/B runs (docs/design.md §6): ``fixed`` and ``none``.
+"""Baseline policies for honest A/B runs (docs/design.md §6): ``fixed``, ``none``, ``shuffled``, ``anti``.
 
-Both take the same evaluations as the adaptive policy (and validate them the same way, so the logs
+All take the same evaluations as the adaptive policy (and validate them the same way, so the logs
 of an A/B pair are comparable), but their decisions never depend on the performance values.
+``shuffled`` is ``fixed`` on training labels permuted per sample (the stream does that, see
+:func:`pixelis_train.curriculum.policy.shuffles_labels`): the pacing of a curriculum without its
+ordering, the baseline "When Do Curricula Work?" (Wu et al., ICLR 2021) found most gains vanish against.
+``anti`` is ``fixed`` on the stages in reverse order (hard first).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
-from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_train.curriculum.config import CurriculumConfig, StageConfig
 from pixelis_train.curriculum.events import Evaluation, Event, stage_performance
 from pixelis_train.curriculum.state import check_step, checked_copy, new_state
 
 STATIC_STAGE_NAME = "static"
+
+
+def anti_stages(stages: tuple[StageConfig, ...]) -> tuple[StageConfig, ...]:
+    """The schedule hard first: stage i trains the weights (and carries the name) of stage n-1-i for
+    the planned steps of stage i, so the pacing is the planned one and only the order is reversed."""
+    n = len(stages)
+    return tuple(
+        StageConfig(stages[n - 1 - i].name, stages[i].steps, dict(stages[n - 1 - i].weights)) for i in range(n)
+    )
 
 
 @dataclass(frozen=True)
@@ -28,21 +42,26 @@ class FixedPolicy:
     cfg: CurriculumConfig
     name: ClassVar[str] = "fixed"
 
+    @property
+    def stages(self) -> tuple[StageConfig, ...]:
+        """The schedule this policy walks through (the configured one)."""
+        return self.cfg.stages
+
     def initial_state(self) -> dict[str, Any]:
         """State at step 0: first stage."""
         return new_state(self.name)
 
     def weights(self, state: Mapping[str, Any]) -> dict[str, float]:
         """Category mixture of the stage in force."""
-        return dict(self.cfg.stages[checked_copy(state, self.name, len(self.cfg.stages))["stage"]].weights)
+        return dict(self.stages[checked_copy(state, self.name, len(self.stages))["stage"]].weights)
 
     def stage_name(self, state: Mapping[str, Any]) -> str:
         """Name of the stage in force."""
-        return self.cfg.stages[checked_copy(state, self.name, len(self.cfg.stages))["stage"]].name
+        return self.stages[checked_copy(state, self.name, len(self.stages))["stage"]].name
 
     def decide(self, state: Mapping[str, Any], evaluation: Evaluation) -> tuple[dict[str, Any], Event]:
         """Advance when the planned steps of the stage are done; otherwise hold."""
-        stages = self.cfg.stages
+        stages = self.stages
         s = checked_copy(state, self.name, len(stages))
         check_step(s, evaluation.step)
         t, i = evaluation.step, s["stage"]
@@ -76,8 +95,32 @@ class FixedPolicy:
 
 
 @dataclass(frozen=True)
+class ShuffledPolicy(FixedPolicy):
+    """``fixed``'s stages, pacing and weights, trained on randomly permuted category labels.
+
+    The decisions are exactly ``fixed``'s; what differs is which samples a category label stands for,
+    and that is the stream's business (``StreamConfig.shuffle_labels``, set from this policy).
+    """
+
+    name: ClassVar[str] = "shuffled"
+
+
+@dataclass(frozen=True)
+class AntiPolicy(FixedPolicy):
+    """``fixed`` on the reversed schedule (:func:`anti_stages`): hard first, the planned pacing."""
+
+    name: ClassVar[str] = "anti"
+
+    @cached_property
+    def stages(self) -> tuple[StageConfig, ...]:  # type: ignore[override]
+        """The configured stages in reverse order, each for the planned steps of its position."""
+        return anti_stages(self.cfg.stages)
+
+
+@dataclass(frozen=True)
 class NonePolicy:
-    """One static mixture for the whole run (``static_weights``, else the last stage's weights).
+    """One static mixture for the whole run (``static_weights``; null = proportional to the category
+    sizes, which the training run resolves from the split: ``CurriculumConfig.with_category_sizes``).
 
     Its schedule has one stage, index 0, named 'static'; every decision is a hold.
     """

@@ -7,7 +7,7 @@ policy and ``pixelis curriculum simulate`` run with only the data-side dependenc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
 from pixelis_core.config_io import Problems, is_int, is_number
@@ -16,8 +16,8 @@ from pixelis_data.schema import CATEGORIES
 WEIGHT_TOLERANCE = 1e-6
 """How far a stage's weights may sum away from 1 (YAML decimals such as 0.7 + 0.3 are not exact)."""
 
-Policy = Literal["adaptive", "fixed", "none"]
-"""The curriculum policies (docs/curriculum.md)."""
+Policy = Literal["adaptive", "fixed", "none", "shuffled", "anti"]
+"""The curriculum policies (docs/curriculum.md); all but ``adaptive`` are baselines for A/B runs."""
 CurriculumMetric = Literal["token_accuracy", "exp_neg_loss", "action_accuracy"]
 """Per-category metrics the policy can read (each in [0, 1], higher is better)."""
 POLICIES: tuple[str, ...] = get_args(Policy)
@@ -27,6 +27,14 @@ CURRICULUM_METRICS: tuple[str, ...] = get_args(CurriculumMetric)
 def check_mixture(p: Problems, path: str, weights: object) -> bool:
     """Every problem of a category mixture: unknown categories, bad values, a sum that is not 1."""
     return p.non_negative_table(path, weights, known=CATEGORIES, what="category", total=1.0, tolerance=WEIGHT_TOLERANCE)
+
+
+def proportional_weights(sizes: Mapping[str, int]) -> dict[str, float]:
+    """Category shares proportional to ``sizes`` (every category of CATEGORIES; a missing one is 0)."""
+    total = sum(int(sizes.get(c, 0)) for c in CATEGORIES)
+    if total <= 0:
+        raise ValueError(f"category sizes: no training rows to mix (got {dict(sizes)})")
+    return {c: int(sizes.get(c, 0)) / total for c in CATEGORIES}
 
 
 def _complete(weights: Mapping[str, float]) -> dict[str, float]:
@@ -72,7 +80,8 @@ class CurriculumConfig:
 
     policy: Policy = "adaptive"
     """'adaptive': advance / roll back on performance; 'fixed': advance on the planned steps only;
-    'none': one static mixture (``static_weights``) for the whole run."""
+    'none': one static mixture (``static_weights``) for the whole run; 'shuffled': 'fixed' on randomly
+    permuted training labels; 'anti': the stages in reverse order (hard first) on the planned pacing."""
     stages: tuple[StageConfig, ...] = field(default_factory=default_stages)
     """The stages in order; every stage but the last has planned steps, the last runs until the end."""
     eval_interval: int = 500
@@ -92,7 +101,7 @@ class CurriculumConfig:
     metric: CurriculumMetric = "token_accuracy"
     """Per-category metric fed to the policy (all three lie in [0, 1], higher is better)."""
     static_weights: dict[str, float] | None = None
-    """Mixture of the 'none' policy; null means the last stage's weights (the full mixture)."""
+    """Mixture of the 'none' policy; null means proportional to the split's category sizes (plain training)."""
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -144,9 +153,19 @@ class CurriculumConfig:
                     f"stages[{i}].steps: the last stage runs until the end, so must be null (got {stage.steps!r})",
                 )
 
-    def resolved_static_weights(self) -> dict[str, float]:
-        """The mixture of the 'none' policy: ``static_weights`` or the last stage's weights."""
-        return dict(self.static_weights if self.static_weights is not None else self.stages[-1].weights)
+    def resolved_static_weights(self, category_sizes: Mapping[str, int] | None = None) -> dict[str, float]:
+        """The mixture of the 'none' policy: ``static_weights``, else proportional to ``category_sizes``
+        (drawable training rows per category; None: equal sizes, e.g. in the simulator)."""
+        if self.static_weights is not None:
+            return dict(self.static_weights)
+        return proportional_weights(category_sizes if category_sizes is not None else dict.fromkeys(CATEGORIES, 1))
+
+    def with_category_sizes(self, category_sizes: Mapping[str, int]) -> CurriculumConfig:
+        """This config with the split-dependent default resolved: the 'none' policy with
+        ``static_weights`` null gets the mixture proportional to ``category_sizes``."""
+        if self.policy != "none" or self.static_weights is not None:
+            return self
+        return replace(self, static_weights=proportional_weights(category_sizes))
 
     def planned_total_steps(self) -> int:
         """Sum of the planned steps of every stage but the last (when the last stage starts at best)."""

@@ -16,20 +16,24 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from pixelis_train.curriculum.adaptive import AdaptivePolicy
-from pixelis_train.curriculum.baselines import FixedPolicy, NonePolicy
-from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_train.curriculum.baselines import AntiPolicy, FixedPolicy, NonePolicy, ShuffledPolicy, anti_stages
+from pixelis_train.curriculum.config import POLICIES, CurriculumConfig
 from pixelis_train.curriculum.events import EVENT_KINDS, Evaluation, Event, EventKind, stage_performance
 
 __all__ = [
     "EVENT_KINDS",
     "AdaptivePolicy",
+    "AntiPolicy",
     "CurriculumPolicy",
     "Evaluation",
     "Event",
     "EventKind",
     "FixedPolicy",
     "NonePolicy",
+    "ShuffledPolicy",
     "make_policy",
+    "schedule_weights",
+    "shuffles_labels",
     "stage_performance",
 ]
 
@@ -57,12 +61,35 @@ class CurriculumPolicy(Protocol):
         ...
 
 
+_POLICY_CLASSES: dict[str, type] = {
+    "adaptive": AdaptivePolicy,
+    "fixed": FixedPolicy,
+    "none": NonePolicy,
+    "shuffled": ShuffledPolicy,
+    "anti": AntiPolicy,
+}
+
+
 def make_policy(cfg: CurriculumConfig) -> CurriculumPolicy:
     """The policy named by ``cfg.policy``."""
-    if cfg.policy == "adaptive":
-        return AdaptivePolicy(cfg)
-    if cfg.policy == "fixed":
-        return FixedPolicy(cfg)
+    cls = _POLICY_CLASSES.get(cfg.policy)
+    if cls is None:
+        raise ValueError(f"policy: unknown curriculum policy {cfg.policy!r} (known: {', '.join(POLICIES)})")
+    return cls(cfg)
+
+
+def shuffles_labels(cfg: CurriculumConfig) -> bool:
+    """Whether the policy trains on permuted category labels (the stream option the run sets from it)."""
+    return cfg.policy == "shuffled"
+
+
+def schedule_weights(cfg: CurriculumConfig) -> dict[int, dict[str, float]]:
+    """The category mixture of each stage index of the policy's schedule (what a segment of it trains on).
+
+    For 'none' the static mixture of ``cfg`` as given (resolve the split's sizes first with
+    ``cfg.with_category_sizes``); for 'anti' the reversed schedule.
+    """
     if cfg.policy == "none":
-        return NonePolicy(cfg)
-    raise ValueError(f"policy: unknown curriculum policy {cfg.policy!r} (known: adaptive, fixed, none)")
+        return {0: cfg.resolved_static_weights()}
+    stages = anti_stages(cfg.stages) if cfg.policy == "anti" else cfg.stages
+    return {i: dict(stage.weights) for i, stage in enumerate(stages)}

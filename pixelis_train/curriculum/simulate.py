@@ -4,6 +4,11 @@ The loop is the training loop's: at each evaluation, ``decide``, then ``weights`
 The result is every event plus the timeline (``curriculum/timeline.py``, the same function the run
 summary and the run report use): the stage and interval scale in force per step range, and the
 cooldown ranges after rollbacks.
+
+The simulator has no split, so the category sizes (what 'none' mixes by default, and what a batch of
+'shuffled' really holds) are equal unless ``category_sizes`` is given. Under 'shuffled' every label
+stands for a random sample of the pool, so the learner is trained on the pool's mixture (the sizes),
+whatever weights the policy puts on the labels: the pacing without the ordering.
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pixelis_core.atomic import atomic_path
 from pixelis_core.config_io import to_dict
-from pixelis_train.curriculum.config import CurriculumConfig
+from pixelis_data.schema import CATEGORIES
+from pixelis_train.curriculum.config import CurriculumConfig, proportional_weights
 from pixelis_train.curriculum.events import Evaluation, Event
-from pixelis_train.curriculum.policy import make_policy
+from pixelis_train.curriculum.policy import make_policy, schedule_weights, shuffles_labels
 from pixelis_train.curriculum.synthetic import LearningCurveModel, SyntheticLearner
 from pixelis_train.curriculum.timeline import Cooldown, Segment, Timeline, stage_timeline
 
@@ -76,13 +82,23 @@ def write_jsonl(result: SimulationResult, cfg: CurriculumConfig, path: str | Pat
             fh.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def _sizes(category_sizes: Mapping[str, int] | None) -> dict[str, int]:
+    return dict(category_sizes) if category_sizes is not None else dict.fromkeys(CATEGORIES, 1)
+
+
 def simulate_trace(
-    cfg: CurriculumConfig, evaluations: Iterable[Evaluation], *, steps: int | None = None, source: str = "trace"
+    cfg: CurriculumConfig,
+    evaluations: Iterable[Evaluation],
+    *,
+    steps: int | None = None,
+    source: str = "trace",
+    category_sizes: Mapping[str, int] | None = None,
 ) -> SimulationResult:
     """Run ``cfg``'s policy on recorded evaluations (those after ``steps`` are left out)."""
     chosen = [e for e in evaluations if steps is None or e.step <= steps]
     if not chosen:
         raise ValueError(f"no evaluation at or before step {steps} in the trace")
+    cfg = cfg.with_category_sizes(_sizes(category_sizes))
     policy = make_policy(cfg)
     state = policy.initial_state()
     events = []
@@ -98,11 +114,20 @@ def default_steps(cfg: CurriculumConfig) -> int:
     return math.ceil(2 * planned / cfg.eval_interval) * cfg.eval_interval
 
 
-def simulate_model(cfg: CurriculumConfig, model: LearningCurveModel, *, steps: int | None = None) -> SimulationResult:
+def simulate_model(
+    cfg: CurriculumConfig,
+    model: LearningCurveModel,
+    *,
+    steps: int | None = None,
+    category_sizes: Mapping[str, int] | None = None,
+) -> SimulationResult:
     """Run ``cfg``'s policy on the synthetic learner, evaluating every ``eval_interval`` steps up to ``steps``."""
     steps = default_steps(cfg) if steps is None else steps
     if steps < cfg.eval_interval:
         raise ValueError(f"steps: must be at least eval_interval ({cfg.eval_interval}) to evaluate once (got {steps})")
+    sizes = _sizes(category_sizes)
+    cfg = cfg.with_category_sizes(sizes)
+    pool = proportional_weights(sizes) if shuffles_labels(cfg) else None
     policy = make_policy(cfg)
     learner = SyntheticLearner(model)
     state = policy.initial_state()
@@ -110,7 +135,7 @@ def simulate_model(cfg: CurriculumConfig, model: LearningCurveModel, *, steps: i
     evaluations, events = [], []
     previous = 0
     for step in range(cfg.eval_interval, steps + 1, cfg.eval_interval):
-        learner.train(weights, previous, step)
+        learner.train(pool or weights, previous, step)
         evaluation = Evaluation(step, learner.evaluate(step))
         state, event = policy.decide(state, evaluation)
         weights = policy.weights(state)
@@ -131,8 +156,4 @@ def _result(
     policy = make_policy(cfg)
     first = policy.initial_state()
     timeline = stage_timeline(events, first_stage=first["stage"], first_name=policy.stage_name(first), end=end)
-    if cfg.policy == "none":
-        weights = {0: cfg.resolved_static_weights()}
-    else:
-        weights = {i: dict(stage.weights) for i, stage in enumerate(cfg.stages)}
-    return SimulationResult(cfg.policy, source, evaluations, events, timeline, final_state, weights)
+    return SimulationResult(cfg.policy, source, evaluations, events, timeline, final_state, schedule_weights(cfg))

@@ -9,8 +9,9 @@ from pixelis_data.report import ReportInputError, ReportResult, write_report
 from pixelis_data.report import build_report as build_data_report
 from pixelis_data.report import detect_kind as detect_data_kind
 from pixelis_data.report.html import Section, Table
+from pixelis_train.report.experiment import build_experiment_report, is_experiment_dir
 from pixelis_train.report.plots import run_figures
-from pixelis_train.report.view import RunView, run_view
+from pixelis_train.report.view import RunView, category_order, run_view
 from pixelis_train.runlog import METRICS_FILE
 
 
@@ -20,7 +21,10 @@ def is_run_dir(path: Path) -> bool:
 
 
 def detect_kind(path: Path) -> str:
-    """``run`` for a run directory, else the data side's kind (``scores``, ``split``); ReportInputError if none."""
+    """``experiment`` / ``run`` for those directories, else the data side's kind (``scores``, ``split``);
+    ReportInputError if none."""
+    if is_experiment_dir(path):
+        return "experiment"
     if is_run_dir(path):
         return "run"
     try:
@@ -35,9 +39,12 @@ def detect_kind(path: Path) -> str:
 
 
 def build_report(path: Path, output: Path, config: DataConfig | None = None) -> ReportResult:
-    """The report of whatever ``path`` is: a run directory, a split directory or a scores file."""
+    """The report of whatever ``path`` is: an experiment or run directory, a split directory or a scores file."""
     path, output = Path(path), Path(output)
-    if detect_kind(path) == "run":
+    kind = detect_kind(path)
+    if kind == "experiment":
+        return build_experiment_report(path, output)
+    if kind == "run":
         return build_run_report(path, output)
     return build_data_report(path, output, config)
 
@@ -89,13 +96,14 @@ def run_section(view: RunView) -> Section:
     )
     final = Table(
         "final per-category performance (held-out eval)",
-        ["category", "token acc", "exp(-loss)", "action acc", "loss", "samples"],
+        ["category", "token acc", "exp(-loss)", "action acc", "answer acc", "loss", "samples"],
         [
             [
                 c,
                 _f(r["token_accuracy"]),
                 _f(r["exp_neg_loss"]),
                 _f(r["action_accuracy"]),
+                _f(r["answer_accuracy"]),
                 _f(r["loss"], 4),
                 "-" if r["n_samples"] is None else str(int(r["n_samples"])),
             ]
@@ -103,12 +111,32 @@ def run_section(view: RunView) -> Section:
         ],
         ("category",),
     )
+    order = category_order(view)
+    if order is not None:
+        paragraphs.append(order)
+    skills = Table(
+        "final per-skill performance (held-out eval, all categories; a sample counts for each operation it uses)",
+        ["skill", "samples", "token acc", "loss", "answered", "answer acc"],
+        [
+            [
+                r["skill"],
+                str(int(r["n_samples"])),
+                _f(r["token_accuracy"]),
+                _f(r["loss"], 4),
+                str(int(r["n_answered"])),
+                _f(r["answer_accuracy"]),
+            ]
+            for r in view.final_skills.iter_rows(named=True)
+        ]
+        or [["-", "-", "-", "-", "-", "no per-skill numbers in this log"]],
+        ("skill",),
+    )
     warnings = [f"{view.skipped_lines} unreadable line(s) in metrics.jsonl skipped"] if view.skipped_lines else []
     return Section(
         id="run",
         title=f"Run: {view.path.name}",
         paragraphs=paragraphs,
-        tables=[timeline, final, events],
+        tables=[timeline, final, skills, events],
         figures=run_figures(view),
         warnings=warnings,
     )

@@ -5,6 +5,7 @@ PyTorch wrapper lives in :mod:`pixelis_train.stream.torch_data` (the only module
 """
 
 from pixelis_train.stream.config import StreamConfig
+from pixelis_train.stream.labels import ShuffledLabels
 from pixelis_train.stream.plan import IndexBatch, StepPlan
 from pixelis_train.stream.split_files import SplitDirError, SplitFiles, check_weights
 from pixelis_train.stream.stream import CurriculumStream, StreamStateError
@@ -12,6 +13,7 @@ from pixelis_train.stream.stream import CurriculumStream, StreamStateError
 __all__ = [
     "CurriculumStream",
     "IndexBatch",
+    "ShuffledLabels",
     "SplitDirError",
     "SplitFiles",
     "StepPlan",

@@ -29,6 +29,9 @@ class StreamConfig:
     mode: StreamMode = "stratified"
     """Per-category counts: ``stratified`` (largest remainder with carried remainders) or ``random``
     (multinomial per step)."""
+    shuffle_labels: bool = False
+    """Permute the training samples' category labels by a hash of (seed, sample_id), keeping the category
+    sizes (the 'shuffled' curriculum baseline); the eval set keeps its labels."""
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -41,6 +44,10 @@ class StreamConfig:
             )
         p.integer("seed", self.seed, 0)
         p.literals(self)
+        p.check(
+            isinstance(self.shuffle_labels, bool),
+            f"shuffle_labels: must be true or false (got {self.shuffle_labels!r})",
+        )
         if not p.items:
             per_pass = self.world_size * self.micro_batch
             p.check(

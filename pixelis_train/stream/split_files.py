@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,11 @@ class CategoryFile:
     n_drawable: int
     """Rows with sampling_weight > 0: the length of one epoch (weight-0 rows are never drawn)."""
 
+    @property
+    def label(self) -> str:
+        """The file's name, for messages."""
+        return self.path.name
+
 
 class SplitFiles:
     """The category files and eval file of one split directory, memory-mapped and validated."""
@@ -186,11 +191,12 @@ class SplitFiles:
         return {name: dict(v) for name, v in self._fingerprint.items()}
 
 
-def check_weights(weights: dict[str, float], files: SplitFiles | None = None) -> dict[str, float]:
+def check_weights(weights: dict[str, float], files: SplitFiles | Mapping[str, Any] | None = None) -> dict[str, float]:
     """Validate curriculum weights; return them normalised to sum 1 over ``CATEGORIES`` (missing = 0).
 
     Every problem is reported at once: unknown categories, negative / non-finite values, an all-zero
-    mixture, and (with ``files``) a category given weight > 0 that has nothing to draw.
+    mixture, and (with ``files``: a split, or its training categories by name, each with ``n_rows``,
+    ``n_drawable`` and a ``label``) a category given weight > 0 that has nothing to draw.
     """
     problems: list[str] = []
     if not isinstance(weights, dict):
@@ -209,11 +215,12 @@ def check_weights(weights: dict[str, float], files: SplitFiles | None = None) ->
     if not problems and total <= 0:
         problems.append(f"all weights are zero (got {weights}); at least one category needs weight > 0")
     if files is not None:
+        categories = files.categories if isinstance(files, SplitFiles) else files
         for name, w in values.items():
-            f = files.categories[name]
+            f = categories[name]
             if w > 0 and f.n_drawable == 0:
                 why = "has no rows" if f.n_rows == 0 else f"has {f.n_rows} rows, all with sampling_weight 0"
-                problems.append(f"category {name!r} has weight {weights.get(name)!r} but {f.path.name} {why}")
+                problems.append(f"category {name!r} has weight {weights.get(name)!r} but {f.label} {why}")
     if problems:
         raise ValueError("curriculum weights: " + "; ".join(problems))
     return {name: values[name] / total for name in CATEGORIES}

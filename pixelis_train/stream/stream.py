@@ -7,7 +7,7 @@ cursor, carried remainders); every rank computes it and keeps its own slice. Not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pyarrow as pa
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.stream.allocation import random_counts, stratified_counts
 from pixelis_train.stream.config import StreamConfig
+from pixelis_train.stream.labels import ShuffledLabels, TrainCategory, split_categories
 from pixelis_train.stream.permutation import PermutationCache
 from pixelis_train.stream.plan import IndexBatch, StepPlan, interleave, slice_for_rank
 from pixelis_train.stream.split_files import CATEGORY_COLUMN, SplitFiles, check_weights
@@ -32,16 +33,22 @@ class StreamStateError(ValueError):
 class CurriculumStream:
     """Plans each optimizer step's global batch from the memory-mapped category files (docs/design.md §7)."""
 
-    def __init__(self, split_dir: str | Path, cfg: StreamConfig, *, weights: dict[str, float]) -> None:
+    def __init__(self, split_dir: str | Path | SplitFiles, cfg: StreamConfig, *, weights: dict[str, float]) -> None:
         self.cfg = cfg
-        self.files = SplitFiles(split_dir)
-        self._p = check_weights(weights, self.files)
+        self.files = split_dir if isinstance(split_dir, SplitFiles) else SplitFiles(split_dir)
+        # shuffle_labels: a category label stands for a seeded random part of the pooled training samples
+        self.labels = ShuffledLabels(self.files, cfg.seed) if cfg.shuffle_labels else None
+        self.train_categories = self.labels.categories if self.labels is not None else split_categories(self.files)
+        self._p = check_weights(weights, self.train_categories)
         self._raw = self._raw_weights(weights)
         self._step = 0
         self._epoch = [0] * len(CATEGORIES)
         self._cursor = [0] * len(CATEGORIES)
         self._carry = [0.0] * len(CATEGORIES)
-        self._perms = PermutationCache(cfg.seed, lambda c: self.files.weights(CATEGORIES[c]))
+        self._perms = PermutationCache(cfg.seed, self._category_weights)
+
+    def _category_weights(self, c: int) -> np.ndarray:
+        return self.labels.weights(c) if self.labels is not None else self.files.weights(CATEGORIES[c])
 
     # ---- read-only views -------------------------------------------------------------------------
     @property
@@ -60,13 +67,13 @@ class CurriculumStream:
 
     @property
     def category_sizes(self) -> dict[str, int]:
-        """Rows per category file."""
-        return {name: f.n_rows for name, f in self.files.categories.items()}
+        """Rows per training category (per category file; the same sizes with shuffled labels)."""
+        return {name: f.n_rows for name, f in self.train_categories.items()}
 
     @property
     def epoch_sizes(self) -> dict[str, int]:
-        """Rows per category that can be drawn (sampling_weight > 0): one epoch's length."""
-        return {name: f.n_drawable for name, f in self.files.categories.items()}
+        """Rows per training category that can be drawn (sampling_weight > 0): one epoch's length."""
+        return {name: f.n_drawable for name, f in self.train_categories.items()}
 
     @property
     def epochs(self) -> dict[str, int]:
@@ -79,7 +86,7 @@ class CurriculumStream:
     # ---- planning --------------------------------------------------------------------------------
     def set_weights(self, weights: dict[str, float]) -> None:
         """Use ``weights`` (normalised to sum 1; missing categories = 0) from the next planned step on."""
-        self._p = check_weights(weights, self.files)
+        self._p = check_weights(weights, self.train_categories)
         self._raw = self._raw_weights(weights)
 
     @staticmethod
@@ -136,8 +143,12 @@ class CurriculumStream:
 
     # ---- rows ------------------------------------------------------------------------------------
     def fetch(self, batch: IndexBatch, columns: Sequence[str] | None = None) -> pa.Table:
-        """The rows of ``batch``, in batch order, with a ``category`` column (zero-copy reads + one gather)."""
-        return fetch_rows(self.files, batch, columns)
+        """The rows of ``batch``, in batch order, with a ``category`` column (zero-copy reads + one gather).
+
+        With shuffled labels ``batch`` holds (shuffled category, member) pairs and ``category`` is the
+        shuffled label the sample was drawn under; the rows are read from their true category files.
+        """
+        return fetch_training_rows(self.files, self.labels, batch, columns)
 
     def eval_table(self) -> pa.Table:
         """The held-out ``eval.arrow`` (memory-mapped)."""
@@ -160,14 +171,18 @@ class CurriculumStream:
             "cursor": dict(zip(CATEGORIES, self._cursor, strict=True)),
             "carry": dict(zip(CATEGORIES, self._carry, strict=True)),
             "split": self.files.fingerprint(),
+            "labels": self._labels_state(),
         }
+
+    def _labels_state(self) -> dict[str, Any]:
+        return {"shuffled": self.labels is not None, "seed": self.cfg.seed if self.labels is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict``; a state from another split, seed, mode or global batch is an error."""
-        problems = validate_state(state, self.cfg, self.files)
+        problems = validate_state(state, self.cfg, self.files, self.train_categories)
         if problems:
             raise StreamStateError("cannot resume the stream: " + "; ".join(problems))
-        self._p = check_weights(state["weights"], self.files)
+        self._p = check_weights(state["weights"], self.train_categories)
         self._raw = self._raw_weights(state["weights"])
         self._step = int(state["step"])
         self._epoch = [int(state["epoch"][name]) for name in CATEGORIES]
@@ -176,8 +191,12 @@ class CurriculumStream:
         self._perms.clear()
 
 
-def validate_state(state: Any, cfg: StreamConfig, files: SplitFiles) -> list[str]:
-    """Every reason ``state`` cannot be loaded into a stream with ``cfg`` over ``files``."""
+def validate_state(
+    state: Any, cfg: StreamConfig, files: SplitFiles, categories: Mapping[str, TrainCategory] | None = None
+) -> list[str]:
+    """Every reason ``state`` cannot be loaded into a stream with ``cfg`` over ``files`` (and its training
+    ``categories``: the split's own by default)."""
+    categories = categories if categories is not None else split_categories(files)
     if not isinstance(state, dict):
         return [f"state must be a dict (got {type(state).__name__})"]
     required = ("version", "step", "seed", "mode", "global_batch", "weights", "epoch", "cursor", "carry", "split")
@@ -190,6 +209,11 @@ def validate_state(state: Any, cfg: StreamConfig, files: SplitFiles) -> list[str
     for key in ("seed", "mode", "global_batch"):
         if state[key] != getattr(cfg, key):
             problems.append(f"{key} was {state[key]!r} in the checkpoint but is {getattr(cfg, key)!r} now")
+    # states from before shuffled labels existed have no "labels": the split's own labels
+    then_labels = state.get("labels", {"shuffled": False, "seed": None})
+    now_labels = {"shuffled": cfg.shuffle_labels, "seed": cfg.seed if cfg.shuffle_labels else None}
+    if then_labels != now_labels:
+        problems.append(f"labels were {then_labels} in the checkpoint but are {now_labels} now")
     if not isinstance(state["step"], int) or state["step"] < 0:
         problems.append(f"step must be an integer >= 0 (got {state['step']!r})")
     current = files.fingerprint()
@@ -208,12 +232,26 @@ def validate_state(state: Any, cfg: StreamConfig, files: SplitFiles) -> list[str
     if problems:
         return problems
     for name in CATEGORIES:
-        epoch, cursor, n = state["epoch"][name], state["cursor"][name], current[name]["drawable"]
+        epoch, cursor, n = state["epoch"][name], state["cursor"][name], categories[name].n_drawable
         if not isinstance(epoch, int) or epoch < 0:
             problems.append(f"epoch of {name!r} must be an integer >= 0 (got {epoch!r})")
         if not isinstance(cursor, int) or not (cursor == 0 or 0 <= cursor < n):
             problems.append(f"cursor of {name!r} must be in [0, {n}) (got {cursor!r})")
     return problems
+
+
+def fetch_training_rows(
+    files: SplitFiles, labels: ShuffledLabels | None, batch: IndexBatch, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """:func:`fetch_rows` of a batch of training keys: with shuffled ``labels`` the keys are mapped back
+    to the files, and the ``category`` column holds the shuffled label."""
+    if labels is None:
+        return fetch_rows(files, batch, columns)
+    if not len(batch):
+        raise ValueError("fetch: the batch is empty")
+    table = fetch_rows(files, labels.to_files(batch), columns)
+    index = table.schema.get_field_index(CATEGORY_COLUMN)
+    return table.set_column(index, CATEGORY_COLUMN, _CATEGORY_NAMES.take(pa.array(batch.category)))
 
 
 def fetch_rows(files: SplitFiles, batch: IndexBatch, columns: Sequence[str] | None = None) -> pa.Table:

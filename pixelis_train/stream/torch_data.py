@@ -29,9 +29,10 @@ from typing import Any
 import pyarrow as pa
 
 from pixelis_train._deps import require
+from pixelis_train.stream.labels import ShuffledLabels
 from pixelis_train.stream.plan import IndexBatch, StepPlan
 from pixelis_train.stream.split_files import SplitFiles
-from pixelis_train.stream.stream import CurriculumStream, fetch_rows
+from pixelis_train.stream.stream import CurriculumStream, fetch_training_rows
 
 torch = require("torch")
 _data = require("torch.utils.data")
@@ -45,30 +46,43 @@ def collate_rows(rows: list[dict[str, Any]] | pa.Table) -> list[dict[str, Any]] 
 
 
 class StreamDataset(_data.Dataset):
-    """Rows of a split directory by key ``(category, row)``; opens the files lazily in each process.
+    """Rows of a split directory by key ``(category, row)`` (the stream's training categories: shuffled
+    ones when the stream shuffles labels); opens the files lazily in each process.
 
     ``__getitems__`` fetches a whole micro-batch with one gather per category (the DataLoader calls it
     instead of ``__getitem__`` per key). With ``as_table`` the collate hook receives a ``pyarrow.Table``
     instead of a list of row dicts.
     """
 
-    def __init__(self, split_dir: str | Path, *, columns: Sequence[str] | None = None, as_table: bool = False) -> None:
+    def __init__(
+        self,
+        split_dir: str | Path,
+        *,
+        columns: Sequence[str] | None = None,
+        as_table: bool = False,
+        shuffle_seed: int | None = None,
+    ) -> None:
         self.split_dir = Path(split_dir)
         self.columns = list(columns) if columns is not None else None
         self.as_table = as_table
+        self.shuffle_seed = shuffle_seed
+        """Keys are (shuffled category, member) of this seed's label permutation; None: the split's labels."""
         self._files: SplitFiles | None = None
+        self._labels: ShuffledLabels | None = None
 
     @classmethod
     def for_stream(cls, stream: CurriculumStream, **kwargs: Any) -> StreamDataset:
-        """A dataset over the same files as ``stream``, reusing its open mappings in this process."""
-        ds = cls(stream.split_dir, **kwargs)
-        ds._files = stream.files
+        """A dataset over the same files and labels as ``stream``, reusing its open mappings in this process."""
+        shuffle_seed = stream.cfg.seed if stream.labels is not None else None
+        ds = cls(stream.split_dir, shuffle_seed=shuffle_seed, **kwargs)
+        ds._files, ds._labels = stream.files, stream.labels
         return ds
 
     def __getstate__(self) -> dict[str, Any]:
-        # Workers re-open the memory maps; pickling the tables would copy every row into the worker.
+        # Workers re-open the memory maps (and rebuild the label permutation): pickling the tables would
+        # copy every row into the worker.
         state = dict(self.__dict__)
-        state["_files"] = None
+        state["_files"] = state["_labels"] = None
         return state
 
     @property
@@ -77,15 +91,21 @@ class StreamDataset(_data.Dataset):
             self._files = SplitFiles(self.split_dir)
         return self._files
 
+    @property
+    def labels(self) -> ShuffledLabels | None:
+        if self._labels is None and self.shuffle_seed is not None:
+            self._labels = ShuffledLabels(self.files, self.shuffle_seed)
+        return self._labels
+
     def __len__(self) -> int:
         return sum(f.n_rows for f in self.files.categories.values())
 
     def __getitems__(self, keys: list[Key]) -> list[dict[str, Any]] | pa.Table:
-        table = fetch_rows(self.files, IndexBatch.from_keys(keys), self.columns)
+        table = fetch_training_rows(self.files, self.labels, IndexBatch.from_keys(keys), self.columns)
         return table if self.as_table else table.to_pylist()
 
     def __getitem__(self, key: Key) -> dict[str, Any]:
-        return fetch_rows(self.files, IndexBatch.from_keys([key]), self.columns).to_pylist()[0]
+        return fetch_training_rows(self.files, self.labels, IndexBatch.from_keys([key]), self.columns).to_pylist()[0]
 
 
 class StepBatchSampler(_data.Sampler):
