@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -80,3 +82,27 @@ def _name_flags(err: ConfigError, flags: Mapping[str, Any], flag_names: Mapping[
         field, sep, rest = problem.partition(":")
         problems.append(given[field] + sep + rest if sep and field in given else problem)
     return str(ConfigError(problems, err.source))
+
+
+def torchrun_command(argv: list[str], nproc: int) -> list[str]:
+    """The torchrun command line that runs ``pixelis <argv>`` on ``nproc`` local processes (--nproc removed)."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    # --standalone: a single-node job on a free port (several jobs on one machine do not collide)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    return [*launcher, "-m", "cli.app", *rest]
+
+
+def reexec_under_torchrun(nproc: int) -> NoReturn:
+    """Replace this process with ``torchrun --nproc_per_node nproc`` running the same command (``--nproc`` removed)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        fail(f"--nproc {nproc}: already running under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']})")
+    command = torchrun_command(sys.argv[1:], nproc)
+    sys.stdout.flush()
+    os.execv(command[0], command)

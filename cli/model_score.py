@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,8 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from cli.common import console, err_console, fail, set_option
-from cli.train import resolve_config, torchrun_command
+from cli.common import console, err_console, fail, reexec_under_torchrun, set_option
+from cli.train import resolve_config
 from pixelis_core.config_io import ConfigError
 from pixelis_train.model_score.inputs import ModelScoreError, check_adapter, check_input
 from pixelis_train.model_score.packing import DEFAULT_TOKEN_BUDGET
@@ -163,11 +161,7 @@ def model_score(
     cfg = _config(config, sets, model, image_root, skip_bad_samples)
     _precheck(input_path, output, cfg, adapter, Path(cfg.data.image_root) if cfg.data.image_root else None)
     if nproc is not None and nproc > 1:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            fail(f"--nproc {nproc}: already running under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']})")
-        command = torchrun_command(sys.argv[1:], nproc)
-        sys.stdout.flush()
-        os.execv(command[0], command)
+        reexec_under_torchrun(nproc)
     try:
         from pixelis_train import distributed
         from pixelis_train.model_score.run import ModelScoreJob, run_model_score

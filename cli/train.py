@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from cli.common import build_config, console, fail, set_option
+from cli.common import build_config, console, fail, reexec_under_torchrun, set_option
 from pixelis_core.config_io import ConfigError
 
 if TYPE_CHECKING:
@@ -25,21 +24,6 @@ def resolve_config(config_path: Path | None, overrides: dict[str, Any], sets: Se
     from pixelis_train.config import TrainConfig
 
     return build_config(TrainConfig, config_path, sets, overrides)
-
-
-def torchrun_command(argv: list[str], nproc: int) -> list[str]:
-    """The torchrun command line that runs ``pixelis <argv>`` on ``nproc`` local processes (--nproc removed)."""
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            rest.append(arg)
-    # --standalone: a single-node job on a free port (several jobs on one machine do not collide)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
-    return [*launcher, "-m", "cli.app", *rest]
 
 
 def render_summary(summary: RunSummary) -> None:
@@ -133,11 +117,7 @@ def train(
     (docs/distributed.md).
     """
     if nproc is not None and nproc > 1:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            fail(f"--nproc {nproc}: already running under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']})")
-        command = torchrun_command(sys.argv[1:], nproc)
-        sys.stdout.flush()
-        os.execv(command[0], command)
+        reexec_under_torchrun(nproc)
     main_rank = os.environ.get("RANK", "0") == "0"
     try:
         cfg = resolve_config(

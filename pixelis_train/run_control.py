@@ -11,7 +11,8 @@ from typing import Any
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT; the loop finishes the current step, checkpoints and returns."""
+    """Set by SIGTERM/SIGINT while installed; the training loop finishes the step, checkpoints and returns,
+    the experiment runner starts nothing new and passes the signal to its runs."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None

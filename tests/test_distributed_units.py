@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.app import app
-from cli.train import torchrun_command
+from cli.common import torchrun_command
 from pixelis_core.config_io import ConfigError, from_dict
 from pixelis_train.config import DistributedConfig, TrainConfig
 from pixelis_train.distributed import DistContext, env_ranks, resolve_strategy

@@ -13,20 +13,19 @@ checkpoint and stop; nothing new is started after that.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 from pixelis_core.atomic import write_text_atomic
 from pixelis_train.experiment.arms import ERROR_FILE, STDERR_FILE, STDOUT_FILE, ExperimentPlan, RunSpec, run_state
+from pixelis_train.run_control import StopFlag
 
 LOCK_FILE = ".experiment.lock"
 TAIL_LINES = 40
@@ -57,8 +56,13 @@ class RunnerStatus:
     total: int
     outcomes: list[RunOutcome] = field(default_factory=list)
     running: list[RunSpec] = field(default_factory=list)
-    stopping: str | None = None
-    """The signal that stops the experiment, once one arrived."""
+    stop: StopFlag = field(default_factory=StopFlag)
+    """Set by SIGTERM / SIGINT while the experiment runs: nothing new starts, the runs are passed the signal."""
+
+    @property
+    def stopping(self) -> str | None:
+        """The signal that stops the experiment, once one arrived."""
+        return self.stop.signal_name
 
     def count(self, *statuses: str) -> int:
         return sum(o.status in statuses for o in self.outcomes)
@@ -178,26 +182,6 @@ def _finish(child: _Child) -> RunOutcome:
     return RunOutcome(spec, "failed", seconds, code, last or summary)
 
 
-@contextlib.contextmanager
-def _stop_signals(status: RunnerStatus) -> Iterator[None]:
-    """SIGTERM / SIGINT set ``status.stopping`` (the loop passes them on) instead of killing this process."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def handler(signum: int, _frame: Any) -> None:
-        status.stopping = signal.Signals(signum).name
-
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def run_experiment(
     plan: ExperimentPlan,
     on_change: Callable[[RunnerStatus], None] | None = None,
@@ -216,7 +200,7 @@ def run_experiment(
             todo.append(spec)
     notify(status)
     running: list[_Child] = []
-    with _stop_signals(status):
+    with status.stop.installed():
         while todo or running:
             while todo and len(running) < plan.parallel and status.stopping is None:
                 started = _start(plan, todo.pop(0), env)
