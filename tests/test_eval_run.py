@@ -115,6 +115,7 @@ def test_generating_answers_leaves_training_bit_identical(split, tmp_path):
 
 def test_an_early_stop_ends_with_an_evaluation_that_has_answers(split, tmp_path):
     split_dir, images = split
+    # a learning rate of ~0 cannot improve the metric: stop after `patience` evaluations without gain
     cfg = small_config(
         "tiny-text",
         images,

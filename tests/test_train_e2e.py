@@ -153,20 +153,3 @@ def test_sigterm_checkpoints_and_stops_cleanly(split, tmp_path, monkeypatch):
     state = json.loads((last / "state.json").read_text())
     assert state["step"] == 5 and state["stream"]["step"] == 5
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was removed again
-
-
-def test_early_stopping_with_patience(split, tmp_path):
-    split_dir, images = split
-    # a learning rate of ~0 cannot improve the metric: stop after `patience` evaluations without gain
-    cfg = small_config(
-        "tiny-text",
-        images,
-        **{
-            "optim.lr": 1e-12,
-            "eval.early_stopping_patience": 1,
-            "eval.early_stopping_min_delta": 0.5,
-            "checkpoint.average_last": 0,
-        },
-    )
-    summary = train(split_dir, cfg, tmp_path / "run")
-    assert summary.stopped == "early stopping" and summary.steps_done == 8
