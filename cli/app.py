@@ -14,7 +14,8 @@ from cli import train as train_cmd
 app = typer.Typer(
     name="pixelis",
     help="Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data.\n\n"
-    "Pipeline: generate -> score -> split -> train (curriculum simulate to tune the policy first).",
+    "Pipeline: generate -> score -> split -> train (curriculum simulate to tune the policy first).\n\n"
+    "Example: pixelis generate 600 -o data/samples.jsonl --images data/images && pixelis score data/samples.jsonl",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -30,7 +31,12 @@ app.command("report")(report_cmd.report)
 app.command("explain")(explain_cmd.explain)
 app.command("model-score")(model_score_cmd.model_score)
 app.command("calibrate")(calibrate.calibrate_cmd)
-app.add_typer(curriculum.app, name="curriculum", help="Dry-run and tune the curriculum policy (simulate).")
+app.add_typer(
+    curriculum.app,
+    name="curriculum",
+    help="Dry-run and tune the curriculum policy (simulate).\n\n"
+    "Example: pixelis curriculum simulate --model collapse=1.5",
+)
 
 
 def main() -> None:

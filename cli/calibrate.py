@@ -80,9 +80,14 @@ def _render(result: Calibration, fitted_path: Path | None) -> None:
 
 
 def calibrate_cmd(
-    scores: Path = typer.Argument(..., show_default=False, help="Scores Parquet from `pixelis score`."),
+    scores: Path = typer.Argument(
+        ..., metavar="SCORES", show_default=False, help="Scores Parquet from `pixelis score`."
+    ),
     model_scores: Path = typer.Argument(
-        ..., show_default=False, help="Model-scores Parquet (sample_id, model_loss), e.g. from `pixelis model-score`."
+        ...,
+        metavar="MODEL_SCORES",
+        show_default=False,
+        help="Model-scores Parquet (sample_id, model_loss), e.g. from `pixelis model-score`.",
     ),
     output: Path | None = typer.Option(
         None,

@@ -14,12 +14,38 @@ from rich.markup import escape
 
 from pixelis_core.config_io import ConfigError, apply_overrides, load_yaml, parse_sets
 
+try:
+    from typer.core import TyperOption
+except ImportError:  # another Typer layout: nothing to fix there
+    TyperOption = None
+
 console = Console()
 err_console = Console(stderr=True)
 
 T = TypeVar("T")
 
 USAGE_ERROR = 2
+
+
+def _flags_show_no_type() -> None:
+    """Boolean flags (and --help) take no value, so --help shows no type for them.
+
+    Typer 0.29's rich help panel prints ``display_type_rich`` for every option, flags included, which
+    reads ``--no-live <bool>`` / ``--help <bool>`` as if a value were expected; its plain renderer
+    already leaves flags out. tests/test_cli_help.py fails if an upgrade brings the placeholder back.
+    """
+    if TyperOption is None or getattr(TyperOption.display_type_rich, "_pixelis_flags", False):
+        return
+    typed = TyperOption.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag and not self.count else typed(self, ctx)
+
+    display_type_rich._pixelis_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:

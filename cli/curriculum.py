@@ -111,7 +111,10 @@ def simulate(
     ),
     holds: bool = typer.Option(False, "--holds", help="List hold decisions too, not only stage changes."),
 ) -> None:
-    """Run the curriculum policy on a performance trace or a synthetic learning curve and print its timeline."""
+    """Run the curriculum policy on a performance trace or a synthetic learning curve and print its timeline.
+
+    Example: pixelis curriculum simulate --model collapse=1.5 --steps 4000 --holds
+    """
     if (trace is None) == (model is None):
         fail("pass exactly one of --trace CSV or --model PARAMS")
     cfg = load_config(CurriculumConfig, config, sets, {"policy": policy}, flag_names={"policy": "--policy"})

@@ -56,7 +56,9 @@ def _render(comparison: dict) -> None:
 
 
 def experiment(
-    split_dir: Path = typer.Argument(..., help="A `pixelis split` directory; every run trains and evaluates on it."),
+    split_dir: Path = typer.Argument(
+        ..., metavar="SPLIT_DIR", help="A `pixelis split` directory; every run trains and evaluates on it."
+    ),
     model: str = typer.Option(..., "--model", help="tiny-vl | tiny-text | a local model directory | a hub id."),
     arms: str = typer.Option(
         "none,adaptive",

@@ -101,8 +101,10 @@ def diagnostics_table(ex: Explanation) -> Table:
 
 
 def explain(
-    scores: Path = typer.Argument(..., show_default=False, help="A scores Parquet written by `pixelis score`."),
-    sample_id: str = typer.Argument(..., show_default=False, help="The sample_id to explain."),
+    scores: Path = typer.Argument(
+        ..., metavar="SCORES", show_default=False, help="A scores Parquet written by `pixelis score`."
+    ),
+    sample_id: str = typer.Argument(..., metavar="SAMPLE_ID", show_default=False, help="The sample_id to explain."),
     split: Path | None = typer.Option(
         None,
         "--split",
@@ -125,6 +127,8 @@ def explain(
     ),
 ) -> None:
     """Why one sample got its difficulty score: trajectory tree, factor contributions, diagnostics, category.
+
+    Example: pixelis explain data/scores.parquet sample-000042 --split data/split
 
     Each factor's value, weight and contribution (they add up to the composite before clipping); which step
     repeated an action, revisited coordinates or used a self-correction phrase; the sample's category and the

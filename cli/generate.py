@@ -74,6 +74,8 @@ def generate(
 ) -> None:
     """Generate N synthetic CoTA samples in the pixelis input format.
 
+    Example: pixelis generate 600 -o data/samples.jsonl --seed 0 --images data/images
+
     Covers every task type and sample type (positives, wrong outcomes, perceptual and logical traps, self-corrections), with trajectories of 2 to 15+ steps whose bboxes and points lie inside the image.
 
     With --task counting: the controlled task, where the answer is computed from the observations and the category is the number of observations composed (1 / 2-3 / 4-6), e.g. pixelis generate 1500 -o data/count.jsonl --task counting

@@ -60,7 +60,9 @@ def _progress(disable: bool) -> Progress:
     )
 
 
-def _config(config: Path | None, sets: list[str], model: str | None, image_root: Path | None, skip: bool):
+def _config(
+    config: Path | None, sets: list[str], model: str | None, image_root: Path | None, skip: bool, threads: int | None
+):
     try:
         return resolve_config(
             config,
@@ -68,6 +70,7 @@ def _config(config: Path | None, sets: list[str], model: str | None, image_root:
                 "model.name": model,
                 "data.image_root": str(image_root) if image_root else None,
                 "data.skip_bad_samples": True if skip else None,
+                "model.cpu_threads": threads,
             },
             sets,
         )
@@ -148,6 +151,12 @@ def model_score(
     skip_bad_samples: bool = typer.Option(
         False, "--skip-bad-samples", help="Skip and count samples with missing/unreadable images instead of stopping."
     ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch threads on CPU (model.cpu_threads); default: OMP_NUM_THREADS if set, else the CPUs minus one.",
+    ),
     nproc: int | None = typer.Option(
         None, "--nproc", min=1, help="Score on N local processes (GPUs): re-executes this command under torchrun."
     ),
@@ -158,7 +167,7 @@ def model_score(
 
     Samples are sorted by length and batched under --token-budget; finished shards are kept in FILE.shards/, so a killed run resumes when rerun with the same arguments. --nproc N scores data-parallel under torchrun. Definitions: docs/model_score.md.
     """  # noqa: E501 (one line per paragraph: the help renderer keeps line breaks)
-    cfg = _config(config, sets, model, image_root, skip_bad_samples)
+    cfg = _config(config, sets, model, image_root, skip_bad_samples, threads)
     _precheck(input_path, output, cfg, adapter, Path(cfg.data.image_root) if cfg.data.image_root else None)
     if nproc is not None and nproc > 1:
         reexec_under_torchrun(nproc)

@@ -14,6 +14,7 @@ from pixelis_data.config import DataConfig
 def report(
     path: Path = typer.Argument(
         ...,
+        metavar="PATH",
         show_default=False,
         help="What to report on, detected from its contents: a scores Parquet (`pixelis score`), a split "
         "directory (`pixelis split`, has manifest.json), a run directory (`pixelis train`, has metrics.jsonl) or an "
@@ -36,6 +37,8 @@ def report(
     sets: list[str] = set_option("split.medium_percentile=75"),
 ) -> None:
     """Draw the figures of a scores file, a split directory or a training run into one HTML page.
+
+    Example: pixelis report runs/demo -o runs/demo/report.html
 
     scores: difficulty histogram with the category thresholds, factor distributions, mean difficulty by type.
 

@@ -34,7 +34,10 @@ def _parse_weights(items: list[str]) -> dict[str, float]:
 
 def score(
     inputs: list[str] = typer.Argument(
-        ..., help="Input file(s): JSON, JSONL or Parquet; a directory or a glob of them.", show_default=False
+        ...,
+        metavar="INPUTS",
+        help="Input file(s): JSON, JSONL or Parquet; a directory or a glob of them.",
+        show_default=False,
     ),
     output: Path | None = typer.Option(
         None,

@@ -73,7 +73,9 @@ def render_summary(summary: RunSummary) -> None:
 
 
 def train(
-    split_dir: Path = typer.Argument(..., help="A `pixelis split` directory (simple/medium/hard/eval .arrow)."),
+    split_dir: Path = typer.Argument(
+        ..., metavar="SPLIT_DIR", help="A `pixelis split` directory (simple/medium/hard/eval .arrow)."
+    ),
     model: str | None = typer.Option(
         None, "--model", help="tiny-vl | tiny-text (tiny random models built offline) | local dir | hub id."
     ),
@@ -99,6 +101,12 @@ def train(
     ),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Trade compute for memory."),
     no_live: bool = typer.Option(False, "--no-live", help="No live progress display (logs still go to files)."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch threads on CPU (model.cpu_threads); default: OMP_NUM_THREADS if set, else the CPUs minus one.",
+    ),
     distributed: str | None = typer.Option(
         None,
         "--distributed",
@@ -112,6 +120,10 @@ def train(
     ),
 ) -> None:
     """Curriculum SFT with LoRA: a model + a split directory -> a LoRA adapter, checkpoints and metrics.
+
+    Example: pixelis train data/split --model tiny-vl --image-root data/images --out runs/demo --steps 300 --no-live
+
+    Torch uses --threads N CPU threads (default: OMP_NUM_THREADS if set, else the CPUs minus one for the data thread).
 
     Multi-GPU: `pixelis train --nproc N ...` or `torchrun --nproc_per_node N -m cli.app train ...`
     (docs/distributed.md).
@@ -138,6 +150,7 @@ def train(
                 "data.format.max_length": max_length,
                 "data.skip_bad_samples": True if skip_bad_samples else None,
                 "model.gradient_checkpointing": True if gradient_checkpointing else None,
+                "model.cpu_threads": threads,
                 "distributed.strategy": distributed,
             },
             sets,

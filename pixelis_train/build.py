@@ -41,6 +41,7 @@ from pixelis_train.progress import TrainProgress
 from pixelis_train.run_control import lr_lambda
 from pixelis_train.runlog import METRICS_FILE, StartRecord, truncate_run_log
 from pixelis_train.stream import CurriculumStream, SplitFiles, StreamConfig
+from pixelis_train.threads import apply_cpu_threads
 from pixelis_train.tiny import TINY_NAMES, build_tiny, corpus_from_split
 
 torch = require("torch")
@@ -86,6 +87,7 @@ def build_run(
     autocast = (
         (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     )
+    apply_cpu_threads(device.type, cfg.model.cpu_threads)
     torch.manual_seed(cfg.seed)
     source, base, peft_model, ckpt = _model(split_dir, cfg, run_dir, ctx, resume)
     model = distributed.wrap(peft_model, ctx)

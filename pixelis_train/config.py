@@ -46,6 +46,8 @@ class ModelConfig:
     """Lower bound on pixels per image; None keeps the processor's own."""
     tiny_vocab_size: int = 2048
     """Vocabulary size of the BPE tokenizer trained for tiny-vl / tiny-text."""
+    cpu_threads: int | None = None
+    """Torch intra-op threads on CPU; None: OMP_NUM_THREADS if set, else the process's CPUs minus one."""
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -62,6 +64,7 @@ class ModelConfig:
             256 <= self.tiny_vocab_size <= 65536,
             f"tiny_vocab_size: must be in [256, 65536] (got {self.tiny_vocab_size})",
         )
+        p.integer("cpu_threads", self.cpu_threads, minimum=1, optional=True)
         p.literals(self)
         p.raise_if_any()
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pixelis_train import distributed
 from pixelis_train._deps import require
@@ -38,6 +37,7 @@ from pixelis_train.curriculum.policy import Evaluation
 from pixelis_train.curriculum.timeline import Timeline, stage_timeline
 from pixelis_train.evaluate import CategoryMetrics, evaluate
 from pixelis_train.progress import LogWindow, TrainProgress
+from pixelis_train.reporter import TrainReporter
 from pixelis_train.run_control import StopFlag
 from pixelis_train.runlog import CheckpointRecord, CurriculumRecord, EndRecord, EvalRecord, TrainRecord
 
@@ -89,12 +89,11 @@ def _loop(run: Run, progress: TrainProgress, console: Console) -> RunSummary:
     last_eval: dict[str, CategoryMetrics] = {}
     t = {"data": 0.0, "compute": 0.0, "eval": 0.0, "checkpoint": 0.0}
     t_run = time.perf_counter()
-    bar = _progress_bar(console, cfg, ctx.is_main)
+    report = TrainReporter(console, cfg.optim.steps, progress.step, live=cfg.logging.live and ctx.is_main)
     upcoming: tuple[Future, dict[str, Any]] | None = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelis-data")
     run.model.train()
-    with stop.installed(), bar, pool:
-        task = bar.add_task("train", total=cfg.optim.steps, completed=progress.step, info="")
+    with stop.installed(), report, pool:
         while progress.step < cfg.optim.steps:
             # 1. data: plans are made here, in order; the stream state kept with a step is the one after
             #    planning it, so a plan made ahead never leaks into a checkpoint
@@ -118,14 +117,13 @@ def _loop(run: Run, progress: TrainProgress, console: Console) -> RunSummary:
 
             # 3. a train record every logging.every steps (and at the last)
             if progress.step % cfg.logging.every == 0 or progress.step == cfg.optim.steps:
-                info = _log_train(run, progress, lr, grad_norm)
-                bar.update(task, info=info)
-            bar.update(task, completed=progress.step)
+                report.train(_log_train(run, progress, lr, grad_norm))
+            report.step(progress.step)
 
             # 4. every eval_interval: evaluation -> curriculum decision -> stream weights, early stopping
             if progress.step % cfg.curriculum.eval_interval == 0:
                 t0 = time.perf_counter()
-                last_eval = evaluate_and_decide(run, progress)
+                last_eval = evaluate_and_decide(run, progress, report)
                 t["eval"] += time.perf_counter() - t0
                 if cfg.eval.early_stopping_patience and progress.bad_evals >= cfg.eval.early_stopping_patience:
                     stopped = "early stopping"
@@ -143,19 +141,6 @@ def _loop(run: Run, progress: TrainProgress, console: Console) -> RunSummary:
             if finished:
                 break
     return finish(run, progress, stopped, last_eval, t, t_run)
-
-
-def _progress_bar(console: Console, cfg: TrainConfig, is_main: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        disable=not (cfg.logging.live and is_main),
-        transient=False,
-    )
 
 
 def _plan(pool: ThreadPoolExecutor, run: Run) -> tuple[Future, dict[str, Any]]:
@@ -220,8 +205,8 @@ def optimizer_step(run: Run, micro: list[dict[str, Any]], n_target: int) -> tupl
     return loss_sum, grad_norm, lr
 
 
-def _log_train(run: Run, progress: TrainProgress, lr: float, grad_norm: float) -> str:
-    """Write the train record of the log window, reset it; returns the live display's text."""
+def _log_train(run: Run, progress: TrainProgress, lr: float, grad_norm: float) -> TrainRecord:
+    """Write the train record of the log window and reset the window; returns the record (for the display)."""
     w = progress.window
     record = TrainRecord(
         step=progress.step,
@@ -235,7 +220,7 @@ def _log_train(run: Run, progress: TrainProgress, lr: float, grad_norm: float) -
     )
     run.logger.log(record)
     progress.window = LogWindow()
-    return f"loss {record.loss:.4f}  lr {lr:.2e}  stage {record.stage}  {record.samples_per_s:.1f} samples/s"
+    return record
 
 
 def answers_due(cfg: TrainConfig, step: int) -> bool:
@@ -268,17 +253,21 @@ def _eval_record(step: int, cfg: TrainConfig, metrics: dict[str, CategoryMetrics
     return EvalRecord(step=step, metric=cfg.curriculum.metric, categories=categories, skills=skills, final=final)
 
 
-def evaluate_and_decide(run: Run, progress: TrainProgress) -> dict[str, CategoryMetrics]:
+def evaluate_and_decide(run: Run, progress: TrainProgress, report: TrainReporter) -> dict[str, CategoryMetrics]:
     """Per-category evaluation, the policy's decision, the stream's new weights, early-stopping counts."""
     cfg = run.cfg
+    report.evaluating(progress.step)
     metrics = _evaluate(run, answers_due(cfg, progress.step))
     performance = {c: m.metric(cfg.curriculum.metric) for c, m in metrics.items()}
+    report.evaluation(progress.step, cfg.curriculum.metric, performance)
+    stage_before = run.policy.stage_name(progress.curriculum)
     progress.curriculum, event = run.policy.decide(
         progress.curriculum, Evaluation(step=progress.step, performance=performance)
     )
     run.stream.set_weights(run.policy.weights(progress.curriculum))
     run.logger.log(_eval_record(progress.step, cfg, metrics))
     run.logger.log(CurriculumRecord(step=progress.step, event=event))
+    report.curriculum(event, stage_before)
     if event.kind != "hold":
         progress.events.append(event)
     progress.record_eval(sum(performance.values()) / len(performance), cfg.eval.early_stopping_min_delta)

@@ -30,6 +30,7 @@ from pixelis_train.model_score.loading import load_scoring_model, model_identity
 from pixelis_train.model_score.packing import DEFAULT_TOKEN_BUDGET
 from pixelis_train.model_score.scoring import Scorer
 from pixelis_train.model_score.shards import DEFAULT_SHARD_ROWS, META_VERSION, TINY_DIR, ShardDir
+from pixelis_train.threads import apply_cpu_threads
 
 torch = require("torch")
 
@@ -134,6 +135,7 @@ def run_model_score(
     ctx.barrier()  # rank 0 wrote meta.json: the other ranks check against the complete file
     if not ctx.is_main:
         shards.verify(meta)
+    apply_cpu_threads(ctx.device.type, job.cfg.model.cpu_threads)
     base, module = load_scoring_model(job.cfg, job.adapter, inp, shards.path / TINY_DIR, ctx)
     done = shards.done_ids()
     run = shards.next_run()

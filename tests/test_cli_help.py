@@ -1,0 +1,50 @@
+"""Every command's --help (subcommands included): flags without a type placeholder, an Example line,
+arguments named in capitals in the usage line."""
+
+from __future__ import annotations
+
+import re
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cli.app import app
+
+runner = CliRunner()
+
+
+def _command_paths(command: click.Command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    # Typer's group is not a click.Group in every version: it is one if it has subcommands
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _command_paths(sub, (*prefix, name))
+    return paths
+
+
+COMMANDS = _command_paths(typer.main.get_command(app))
+
+
+def test_every_command_is_covered():
+    names = {" ".join(p) for p in COMMANDS}
+    assert {"", "train", "model-score", "split", "score", "curriculum", "curriculum simulate"} <= names
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "pixelis")
+def test_help_has_an_example_and_no_bool_placeholder(path):
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    assert re.search(r"^\s*Example\b.*: pixelis ", result.output, re.MULTILINE), result.output
+    assert re.search(r"--help\s+Show this message", result.output)  # nothing between the flag and its help
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    for argument in re.findall(r"[{\[]([^\]}]+)[}\]]", usage):
+        assert argument == "OPTIONS" or argument.isupper(), usage
+
+
+def test_value_options_keep_their_type():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert re.search(r"--steps\s+<int>", result.output)
+    assert re.search(r"--threads\s+<int range> \[x>=1\]", result.output)
+    assert re.search(r"--no-live\s+No live progress", result.output)
