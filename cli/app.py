@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import pixelis_data
 from cli import calibrate, curriculum, generate, score, split
 from cli import experiment as experiment_cmd
 from cli import explain as explain_cmd
@@ -21,6 +22,22 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pixelis {pixelis_data.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the pixelis version and exit."
+    ),
+) -> None:
+    """Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data."""
+
 
 app.command("generate")(generate.generate)
 app.command("score")(score.score)

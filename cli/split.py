@@ -136,10 +136,11 @@ def split(
         None, "-o", "--output", help="Output directory. Default: beside INPUT, e.g. data.scores.parquet -> data.split/."
     ),
     by_category: bool = typer.Option(
-        False,
+        True,
         "--by-category",
-        help="Split into simple / medium / hard by difficulty percentiles. The only strategy so far; "
-        "required so that a future default cannot change silently.",
+        show_default=False,
+        help="Split into simple / medium / hard by difficulty percentiles: the default (and only) strategy; "
+        "the flag is accepted so that scripts can say which strategy they mean.",
     ),
     eval_fraction: float | None = typer.Option(
         None,
@@ -172,8 +173,6 @@ def split(
 
     (scores on the way, with model difficulty; --set split.ties=spread splits tied scores by stable hash)
     """
-    if not by_category:
-        fail("choose a split strategy: --by-category (the only one so far)")
     config = _config(config_path, sets, eval_fraction, eval_per_category, model_scores)
     out_dir = output if output is not None else default_output_dir(input_path)
     with Progress(

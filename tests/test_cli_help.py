@@ -48,3 +48,11 @@ def test_value_options_keep_their_type():
     assert re.search(r"--steps\s+<int>", result.output)
     assert re.search(r"--threads\s+<int range> \[x>=1\]", result.output)
     assert re.search(r"--no-live\s+No live progress", result.output)
+
+
+def test_version_prints_the_package_version():
+    import pixelis_data
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"pixelis {pixelis_data.__version__}"

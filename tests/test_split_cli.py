@@ -44,11 +44,13 @@ def test_split_writes_files_and_reports(tmp_path):
         assert f"{name}.arrow ({manifest['files'][name]['rows']})" in result.output
 
 
-def test_strategy_is_required(tmp_path):
-    result = invoke(str(scores_file(tmp_path)), "-o", str(tmp_path / "out"))
-    assert result.exit_code == 2
-    assert "choose a split strategy: --by-category" in result.output
-    assert not (tmp_path / "out").exists()
+def test_by_category_is_the_default_strategy(tmp_path):
+    inp = scores_file(tmp_path)
+    plain = invoke(str(inp), "-o", str(tmp_path / "plain"))
+    flagged = invoke(str(inp), "--by-category", "-o", str(tmp_path / "flagged"))
+    assert plain.exit_code == flagged.exit_code == 0, plain.output
+    for name in ("simple.arrow", "medium.arrow", "hard.arrow", "eval.arrow"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "flagged" / name).read_bytes(), name
 
 
 def test_eval_options(tmp_path):
