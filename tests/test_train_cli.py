@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,8 +62,29 @@ def test_shipped_train_yaml_equals_the_defaults():
     assert load_yaml(TrainConfig, Path(__file__).parent.parent / "configs" / "train.yaml") == TrainConfig()
 
 
+def _assert_plain_progress_lines(output: str, run: Path) -> None:
+    """Without a live display: one line per train record, per evaluation and per non-hold decision."""
+    lines = output.splitlines()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    trains = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in trains] == [1, 2, 3, 4]
+    for r in trains:
+        expected = f"step {r['step']}/4  loss {r['loss']:.4f}  lr {r['lr']:.2e}  stage {r['stage']}  "
+        assert any(line.startswith(expected) and " ETA " in line for line in lines), expected
+    evals = [r for r in records if r["kind"] == "eval" and not r.get("final")]
+    assert [r["step"] for r in evals] == [2, 4]
+    for r in evals:
+        line = next(line for line in lines if line.startswith(f"eval step {r['step']}: token_accuracy  "))
+        for category in ("simple", "medium", "hard"):
+            assert f"  {category} {r[f'{category}/token_accuracy']:.4f}" in line, line
+    events = [r for r in records if r["kind"] == "curriculum" and r["event"]["kind"] != "hold"]
+    assert [(r["step"], r["event"]["kind"]) for r in events] == [(2, "advance")]
+    assert any(line.startswith("curriculum step 2: advance a -> b (") for line in lines), output
+    assert not any(line.startswith("curriculum step 4:") for line in lines)  # step 4 was a hold
+
+
 @pytest.mark.slow
-def test_train_command_end_to_end_prints_summary(tmp_path):
+def test_train_command_end_to_end_prints_summary_and_progress(tmp_path):
     pytest.importorskip("torch")
     from pixelis_train.demo_data import make_demo_split
 
@@ -71,7 +93,7 @@ def test_train_command_end_to_end_prints_summary(tmp_path):
     cfg.write_text(
         "curriculum: {policy: fixed, eval_interval: 2, stages: [{name: a, steps: 2, weights: {simple: 1.0}}, "
         "{name: b, steps: null, weights: {simple: 0.5, hard: 0.5}}]}\n"
-        "data: {format: {max_length: 400}}\nlora: {r: 4, alpha: 8}\n"
+        "data: {format: {max_length: 400}}\nlora: {r: 4, alpha: 8}\nlogging: {every: 1}\n"
     )
     run = tmp_path / "run"
     args = [
@@ -89,8 +111,15 @@ def test_train_command_end_to_end_prints_summary(tmp_path):
         "--image-root",
         str(tmp_path / "images"),
     ]
-    result = runner.invoke(app, args)
+    torch = pytest.importorskip("torch")
+    threads_before = torch.get_num_threads()
+    try:
+        result = runner.invoke(app, [*args, "--threads", "1"])
+        assert torch.get_num_threads() == 1  # --threads reached build_run
+    finally:
+        torch.set_num_threads(threads_before)
     assert result.exit_code == 0, result.output
+    _assert_plain_progress_lines(result.output, run)
     for part in ("run summary", "stage timeline", "final per-category performance", str(run / "adapter")):
         assert part in result.output.replace("\n", ""), part
     assert (run / "adapter" / "adapter_model.safetensors").is_file()

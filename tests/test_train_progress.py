@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 
-import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from cli.app import app
 from pixelis_train.curriculum.events import Event
 from pixelis_train.reporter import TrainReporter
 from pixelis_train.runlog import TrainRecord
@@ -57,62 +54,3 @@ def test_live_bar_names_the_evaluation_phase():
         report.evaluation(2, "token_accuracy", {"simple": 0.5})
         assert task.fields["info"].startswith("loss 1.2500")
     assert "step 2/4  loss" not in out.getvalue()  # the bar, not plain step lines
-
-
-@pytest.mark.slow
-def test_no_live_train_prints_step_eval_and_curriculum_lines(tmp_path):
-    torch = pytest.importorskip("torch")
-    from pixelis_train.demo_data import make_demo_split
-
-    split_dir = make_demo_split(tmp_path / "split", tmp_path / "images", n_per_category=4, n_eval_per_category=2)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        "curriculum: {policy: fixed, eval_interval: 2, stages: [{name: a, steps: 2, weights: {simple: 1.0}}, "
-        "{name: b, steps: null, weights: {simple: 0.5, hard: 0.5}}]}\n"
-        "data: {format: {max_length: 400}}\nlora: {r: 4, alpha: 8}\nlogging: {every: 1}\n"
-    )
-    run = tmp_path / "run"
-    threads_before = torch.get_num_threads()
-    try:
-        result = runner.invoke(
-            app,
-            [
-                "train",
-                str(split_dir),
-                "--model",
-                "tiny-text",
-                "--steps",
-                "4",
-                "--out",
-                str(run),
-                "--config",
-                str(cfg),
-                "--no-live",
-                "--threads",
-                "1",
-                "--image-root",
-                str(tmp_path / "images"),
-            ],
-        )
-        assert torch.get_num_threads() == 1  # --threads reached build_run
-    finally:
-        torch.set_num_threads(threads_before)
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    trains = [r for r in records if r["kind"] == "train"]
-    assert [r["step"] for r in trains] == [1, 2, 3, 4]
-    for r in trains:
-        expected = f"step {r['step']}/4  loss {r['loss']:.4f}  lr {r['lr']:.2e}  stage {r['stage']}  "
-        assert any(line.startswith(expected) and " ETA " in line for line in lines), expected
-    evals = [r for r in records if r["kind"] == "eval" and not r.get("final")]
-    assert [r["step"] for r in evals] == [2, 4]
-    for r in evals:
-        line = next(line for line in lines if line.startswith(f"eval step {r['step']}: token_accuracy  "))
-        for category in ("simple", "medium", "hard"):
-            assert f"  {category} {r[f'{category}/token_accuracy']:.4f}" in line, line
-    events = [r for r in records if r["kind"] == "curriculum" and r["event"]["kind"] != "hold"]
-    assert [(r["step"], r["event"]["kind"]) for r in events] == [(2, "advance")]
-    assert any(line.startswith("curriculum step 2: advance a -> b (") for line in lines), result.output
-    assert not any(line.startswith("curriculum step 4:") for line in lines)  # step 4 was a hold
-    assert "run summary" in result.output
