@@ -2,17 +2,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU build of torch, pinned so that pip never resolves the CUDA wheels (several GB) on CPU machines.
+# scripts/install_torch.sh installs this version as the CPU build where there is no NVIDIA GPU (PyTorch's
+# CPU wheel index) and the default CUDA build where there is one.
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= demo-out
 
 .PHONY: demo test lint setup clean
 
 $(BIN)/.installed: pyproject.toml
+	@echo "setup: virtual environment $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[train,dev,report]"
+	$(BIN)/python -m pip install --progress-bar off --upgrade pip
+	bash scripts/install_torch.sh $(BIN)/python "$(TORCH_SPEC)"
+	@echo "setup: installing pixelis (editable) with the train, dev and report extras"
+	$(BIN)/python -m pip install --progress-bar off -e ".[train,dev,report]"
+	@echo "setup: done"
 	touch $@
 
 setup: $(BIN)/.installed

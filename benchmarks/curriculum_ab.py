@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PX = [sys.executable, "-m", "cli.app"]
+PX = [sys.executable, "-m", "pixelis_cli.app"]
 
 
 def run(*argv: str | Path, check: bool = True) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-PX = [sys.executable, "-m", "cli.app"]
+PX = [sys.executable, "-m", "pixelis_cli.app"]
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -38,7 +38,7 @@ from pixelis_train.tiny import build_tiny, corpus_from_split
 
 
 def pixelis(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cli.app", *args], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pixelis_cli.app", *args], check=True, capture_output=True)
 
 
 def unsorted_batches(lengths: list[int], budget: int) -> list[np.ndarray]:

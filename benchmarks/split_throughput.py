@@ -191,7 +191,7 @@ def main() -> None:
         split_cmd = [
             sys.executable,
             "-c",
-            "from cli.app import main; main()",
+            "from pixelis_cli.app import main; main()",
             "split",
             str(scores),
             "-o",

@@ -29,7 +29,7 @@ from pixelis_train.loop import train
 
 
 def pixelis(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cli.app", *args], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pixelis_cli.app", *args], check=True, capture_output=True)
 
 
 def main() -> None:

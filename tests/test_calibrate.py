@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_core.config_io import load_yaml
 from pixelis_data.calibrate import AGREEMENT_MIN, calibrate
 from pixelis_data.config import DataConfig

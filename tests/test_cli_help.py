@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ import pytest
 from test_split_support import scores_frame, write_scores
 from typer.testing import CliRunner
 
-import cli.train as train_cli
-from cli.app import app
+import pixelis_cli.train as train_cli
+from pixelis_cli.app import app
 from pixelis_core.config_io import ConfigError, Problems, apply_overrides, parse_sets
 from pixelis_data.config import DataConfig
 from pixelis_train.config import TrainConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_core.config_io import ConfigError, dump_yaml
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum import CurriculumConfig, Evaluation

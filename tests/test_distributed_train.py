@@ -213,7 +213,7 @@ def test_ddp_resume_after_a_signal_on_one_rank_continues_exactly(runs):
     assert [p.name for p in checkpoint_dirs(resumed)] == ["step-00000003"]
     # continue through the CLI convenience (re-executes itself under torchrun)
     cfg_path = tmp / "ddp-resumed.yaml"
-    pixelis = [sys.executable, "-m", "cli.app", "train", str(tmp / "split"), "--config", str(cfg_path)]
+    pixelis = [sys.executable, "-m", "pixelis_cli.app", "train", str(tmp / "split"), "--config", str(cfg_path)]
     cont = subprocess.run(
         [*pixelis, "--out", str(resumed), "--resume", "auto", "--nproc", "2", "--no-live"],
         env=_env(),

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.app import app
-from cli.common import torchrun_command
+from pixelis_cli.app import app
+from pixelis_cli.common import torchrun_command
 from pixelis_core.config_io import ConfigError, from_dict
 from pixelis_train.config import DistributedConfig, TrainConfig
 from pixelis_train.distributed import DistContext, env_ranks, resolve_strategy
@@ -75,7 +75,7 @@ def test_nproc_becomes_a_torchrun_command_without_nproc():
     argv = ["train", "split", "--nproc", "4", "--steps", "5", "--nproc=4", "--distributed", "fsdp"]
     command = torchrun_command(argv, 4)
     assert command[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4"]
-    assert command[6:] == ["-m", "cli.app", "train", "split", "--steps", "5", "--distributed", "fsdp"]
+    assert command[6:] == ["-m", "pixelis_cli.app", "train", "split", "--steps", "5", "--distributed", "fsdp"]
 
 
 def test_nproc_inside_torchrun_is_refused(monkeypatch, tmp_path):
@@ -92,7 +92,7 @@ def test_bad_distributed_flag_is_a_one_line_error(tmp_path):
 
 
 def test_the_cli_module_runs_as_python_dash_m():
-    # torchrun launches `-m cli.app`: the module must run the app
-    out = subprocess.run([sys.executable, "-m", "cli.app", "train", "--help"], capture_output=True, text=True)
+    # torchrun launches `-m pixelis_cli.app`: the module must run the app
+    out = subprocess.run([sys.executable, "-m", "pixelis_cli.app", "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "--distributed" in out.stdout and "--nproc" in out.stdout

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from test_train_e2e import small_config
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_core.config_io import dump_yaml
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.demo_data import make_demo_split
@@ -33,7 +33,7 @@ def _evals(run) -> list[EvalRecord]:
 
 
 def test_cli_run_logs_answers_and_skills_and_the_report_shows_them(split, tmp_path, monkeypatch):
-    from cli.common import console
+    from pixelis_cli.common import console
 
     monkeypatch.setattr(console, "width", 160)  # the summary table on one line per category
     split_dir, images = split

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.schema import CATEGORIES
 from pixelis_data.split.hashing import reference_hash
 from pixelis_train.curriculum import CurriculumConfig, Evaluation, StageConfig, make_policy

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_train import runlog
 from pixelis_train.experiment import runner
 from pixelis_train.experiment.arms import ExperimentPlan, check_sets, parse_arms, run_state
@@ -181,7 +181,7 @@ def test_plan_pieces(tmp_path: Path) -> None:
     plan = ExperimentPlan(Path("s"), "tiny-text", ("none", "fixed"), 2, tmp_path, Path("c.yaml"), ("optim.lr=0.1",), 5)
     assert [s.name for s in plan.runs()] == ["none-seed0", "fixed-seed0", "none-seed1", "fixed-seed1"]
     argv = plan.train_argv(plan.runs()[1])
-    assert argv[:4] == [sys.executable, "-m", "cli.app", "train"]
+    assert argv[:4] == [sys.executable, "-m", "pixelis_cli.app", "train"]
     assert argv[4:] == [
         "s", "--model", "tiny-text", "--config", "c.yaml", "--set", "optim.lr=0.1", "--set", "curriculum.policy=fixed",
         "--seed", "0", "--steps", "5", "--out", str(tmp_path / "runs" / "fixed-seed0"), "--resume", "auto", "--no-live",
@@ -253,7 +253,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
 
 
 FAKE_TRAIN = """#!{python}
-# stands in for `python -m cli.app train ...`: waits to be stopped, like a run between two steps
+# stands in for `python -m pixelis_cli.app train ...`: waits to be stopped, like a run between two steps
 import signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(0)))
 print("args", " ".join(sys.argv[1:]), flush=True)
@@ -276,7 +276,7 @@ def test_sigterm_is_passed_on_and_nothing_new_starts(tmp_path: Path) -> None:
     assert status.stopping == "SIGTERM"
     assert [(o.spec.name, o.status) for o in outcomes] == [("none-seed0", "interrupted")]
     out = (tmp_path / "exp" / "runs" / "none-seed0" / "train.out").read_text()
-    assert "got SIGTERM" in out and "-m cli.app train" in out and "--resume auto" in out
+    assert "got SIGTERM" in out and "-m pixelis_cli.app train" in out and "--resume auto" in out
     assert not (tmp_path / "exp" / "runs" / "none-seed1").exists()  # not started after the signal
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_train import runlog
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.experiment.arms import run_state
@@ -119,7 +119,7 @@ def test_killed_experiment_resumes_and_a_failed_run_is_reported(setup, tmp_path:
     args = ["experiment", str(split), "--model", "tiny-text", "--arms", "none", "--seeds", "3", "--steps", "8"]
     args += ["--config", str(config), "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.app", *args, "--parallel", "1"],
+        [sys.executable, "-m", "pixelis_cli.app", *args, "--parallel", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: killed below with its child, like a lost job

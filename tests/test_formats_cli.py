@@ -8,7 +8,7 @@ import polars as pl
 import yaml
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 
 DEEPEYES = Path("/work/shared/data/external/deepeyes_vstar_relative_position.jsonl")
 if not DEEPEYES.exists():  # the shared checkout keeps it one level above the repository

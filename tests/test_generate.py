@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.generate import generate_samples, write_samples
 from pixelis_data.generate import writer as writer_mod
 from pixelis_data.generate.trajectories import generate_with_scenes

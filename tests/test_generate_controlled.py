@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.generate import generate_samples, write_samples
 from pixelis_data.generate import writer as writer_mod
 from pixelis_data.generate.tasks_controlled import REGIONS, SIZE, build_counting_sample

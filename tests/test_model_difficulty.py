@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_core.config_io import ConfigError, apply_overrides, from_dict
 from pixelis_data.config import DataConfig
 from pixelis_data.factor_registry import FACTORS

@@ -9,7 +9,7 @@ import pytest
 from test_model_score import split_rows
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_train.config import TrainConfig
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.model_score.shards import shard_dir_for

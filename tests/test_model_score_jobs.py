@@ -16,7 +16,7 @@ from test_model_score import COLUMNS, run_job, score_config, split_rows
 from test_train_e2e import small_config
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_train.demo_data import make_demo_split
 from pixelis_train.loop import train
 from pixelis_train.model_score.shards import shard_dir_for
@@ -41,7 +41,7 @@ KILLED_WORKER = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     shards.pq.write_table = write_table
-    from cli.app import app
+    from pixelis_cli.app import app
     app(sys.argv[1:], prog_name="pixelis")
     """
 )
@@ -76,7 +76,7 @@ def test_two_gloo_processes_equal_one(env, tmp_path):
     out = tmp_path / "two.parquet"
     args = ["model-score", str(split), "--model", "tiny-text", "-o", str(out), "--nproc", "2", "--shard-rows", "3"]
     done = subprocess.run(
-        [sys.executable, "-m", "cli.app", *args], env=_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "pixelis_cli.app", *args], env=_env(), capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "on 2 process(es)" in " ".join(done.stdout.split())

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.config import DataConfig
 from pixelis_data.generate import write_samples
 from pixelis_data.report.explain import SampleNotFoundError, explain_sample
@@ -256,7 +256,7 @@ def test_cli_errors_are_one_line_with_exit_2(data, tmp_path, args, message):
 
 
 def test_json_parameters_are_shown_shortened():
-    from cli.explain import shorten
+    from pixelis_cli.explain import shorten
 
     long = json.dumps({"bbox": list(range(100))})
     short = shorten(long, 40)

@@ -16,7 +16,7 @@ from PIL import Image
 from test_report_run import write_run_dir
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.config import DataConfig
 from pixelis_data.generate import write_samples
 from pixelis_data.report import ReportDependencyError, ReportInputError, figures_dir_for
@@ -203,7 +203,8 @@ def test_missing_matplotlib_gives_the_install_hint(inputs, tmp_path, monkeypatch
 
 def test_importing_the_report_code_imports_neither_torch_nor_matplotlib():
     code = (
-        "import sys; import pixelis_data.report, pixelis_data.report.explain, cli.report, cli.explain, cli.app; "
+        "import sys; import pixelis_data.report, pixelis_data.report.explain; "
+        "import pixelis_cli.report, pixelis_cli.explain, pixelis_cli.app; "
         "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -184,7 +184,7 @@ def test_an_empty_metrics_file_is_a_named_error(tmp_path):
 def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
     """A 4-step tiny-text run: the report's timeline and final eval are the run summary's (about 25 s on CPU)."""
     pytest.importorskip("torch")
-    from cli.train import resolve_config
+    from pixelis_cli.train import resolve_config
     from pixelis_train.demo_data import make_demo_split
     from pixelis_train.loop import train
     from pixelis_train.report import build_report

@@ -7,7 +7,7 @@ import json
 import polars as pl
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from tests.test_score_inputs import rec
 
 runner = CliRunner()

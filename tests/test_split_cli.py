@@ -10,8 +10,8 @@ import polars as pl
 from test_split_support import scores_frame, write_scores
 from typer.testing import CliRunner
 
-from cli.app import app
-from cli.split import default_output_dir
+from pixelis_cli.app import app
+from pixelis_cli.split import default_output_dir
 from pixelis_data.schema import SCORE_COLUMN
 
 runner = CliRunner()

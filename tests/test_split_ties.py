@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_core.config_io import apply_overrides
 from pixelis_data.config import DataConfig
 from pixelis_data.schema import CATEGORIES, SCORE_COLUMN

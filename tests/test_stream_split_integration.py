@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.stream import CurriculumStream, StreamConfig
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 
 runner = CliRunner()
 
 
 def test_help_and_app_import_do_not_import_torch():
-    code = "import sys; from cli.app import app; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys; from pixelis_cli.app import app; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
     result = runner.invoke(app, ["train", "--help"])
@@ -47,7 +47,7 @@ def test_bad_config_values_are_all_reported(tmp_path):
 
 
 def test_cli_flags_override_the_config_file(tmp_path):
-    from cli.train import resolve_config
+    from pixelis_cli.train import resolve_config
 
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("optim: {steps: 50, lr: 0.001}\ncurriculum: {eval_interval: 7}\n")

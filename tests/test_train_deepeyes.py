@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli.app import app
+from pixelis_cli.app import app
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.chat import IGNORE_INDEX, ChatFormatter
 from pixelis_train.config import FormatConfig, ModelConfig

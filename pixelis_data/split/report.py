@@ -1,6 +1,6 @@
 """Balance report data: counts, shares, diversity per category, ties at the thresholds, warnings.
 
-Plain data only; ``cli/split.py`` renders it with rich and ``manifest.json`` stores it.
+Plain data only; ``pixelis_cli/split.py`` renders it with rich and ``manifest.json`` stores it.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ class ExperimentPlan:
     steps: int | None = None
     parallel: int = 1
     python: str = field(default=sys.executable)
-    """The interpreter that runs ``-m cli.app train`` (= ``pixelis train``) in each child."""
+    """The interpreter that runs ``-m pixelis_cli.app train`` (= ``pixelis train``) in each child."""
 
     def __post_init__(self) -> None:
         if not self.arms:
@@ -107,7 +107,7 @@ class ExperimentPlan:
 
     def train_argv(self, spec: RunSpec) -> list[str]:
         """The ``pixelis train`` command line of ``spec`` (the user's --set items first: the arm wins)."""
-        argv = [self.python, "-m", "cli.app", "train", str(self.split_dir), "--model", self.model]
+        argv = [self.python, "-m", "pixelis_cli.app", "train", str(self.split_dir), "--model", self.model]
         if self.config is not None:
             argv += ["--config", str(self.config)]
         for item in self.sets:

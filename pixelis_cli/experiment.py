@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import console, fail, set_option
-from cli.train import resolve_config
+from pixelis_cli.common import console, fail, set_option
+from pixelis_cli.train import resolve_config
 from pixelis_core.config_io import ConfigError
 from pixelis_train.curriculum.config import POLICIES
 from pixelis_train.experiment.arms import ERROR_FILE, ExperimentPlan, parse_arms

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import console, err_console, fail, load_config, set_option
+from pixelis_cli.common import console, err_console, fail, load_config, set_option
 from pixelis_data.calibrate import (
     AGREEMENT_MIN,
     Agreement,

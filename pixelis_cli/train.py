@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from cli.common import build_config, console, fail, reexec_under_torchrun, set_option
+from pixelis_cli.common import build_config, console, fail, reexec_under_torchrun, set_option
 from pixelis_core.config_io import ConfigError
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def train(
 
     Torch uses --threads N CPU threads (default: OMP_NUM_THREADS if set, else the CPUs minus one for the data thread).
 
-    Multi-GPU: `pixelis train --nproc N ...` or `torchrun --nproc_per_node N -m cli.app train ...`
+    Multi-GPU: `pixelis train --nproc N ...` or `torchrun --nproc_per_node N -m pixelis_cli.app train ...`
     (docs/distributed.md).
     """
     if nproc is not None and nproc > 1:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import typer
 
 import pixelis_data
-from cli import calibrate, curriculum, generate, score, split
-from cli import experiment as experiment_cmd
-from cli import explain as explain_cmd
-from cli import model_score as model_score_cmd
-from cli import report as report_cmd
-from cli import train as train_cmd
+from pixelis_cli import calibrate, curriculum, generate, score, split
+from pixelis_cli import experiment as experiment_cmd
+from pixelis_cli import explain as explain_cmd
+from pixelis_cli import model_score as model_score_cmd
+from pixelis_cli import report as report_cmd
+from pixelis_cli import train as train_cmd
 
 app = typer.Typer(
     name="pixelis",

@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from cli.common import console, err_console, fail, reexec_under_torchrun, set_option
-from cli.train import resolve_config
+from pixelis_cli.common import console, err_console, fail, reexec_under_torchrun, set_option
+from pixelis_cli.train import resolve_config
 from pixelis_core.config_io import ConfigError
 from pixelis_train.model_score.inputs import ModelScoreError, check_adapter, check_input
 from pixelis_train.model_score.packing import DEFAULT_TOKEN_BUDGET

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import console, err_console, fail, load_config, set_option
+from pixelis_cli.common import console, err_console, fail, load_config, set_option
 from pixelis_core.config_io import apply_overrides
 from pixelis_data.config import DataConfig
 from pixelis_data.split import SplitError, SplitResult, split_to_dir

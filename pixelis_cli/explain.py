@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from cli.common import console, err_console, fail, load_config, set_option
+from pixelis_cli.common import console, err_console, fail, load_config, set_option
 from pixelis_data.config import DataConfig
 from pixelis_data.report.explain import Explanation, explain_sample
 from pixelis_data.report.inputs import ReportInputError

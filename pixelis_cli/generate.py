@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import console, fail
+from pixelis_cli.common import console, fail
 from pixelis_data.generate import TASKS, output_format, write_samples
 
 

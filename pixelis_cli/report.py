@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import console, fail, load_config, set_option
+from pixelis_cli.common import console, fail, load_config, set_option
 from pixelis_data.config import DataConfig
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cli.common import console, fail, load_config, set_option
+from pixelis_cli.common import console, fail, load_config, set_option
 from pixelis_core.config_io import ConfigError
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.config import POLICIES, CurriculumConfig

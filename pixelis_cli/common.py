@@ -122,7 +122,7 @@ def torchrun_command(argv: list[str], nproc: int) -> list[str]:
             rest.append(arg)
     # --standalone: a single-node job on a free port (several jobs on one machine do not collide)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
-    return [*launcher, "-m", "cli.app", *rest]
+    return [*launcher, "-m", "pixelis_cli.app", *rest]
 
 
 def reexec_under_torchrun(nproc: int) -> NoReturn:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from cli.common import console, err_console, fail, load_config, set_option
-from cli.score_report import render_score_report
+from pixelis_cli.common import console, err_console, fail, load_config, set_option
+from pixelis_cli.score_report import render_score_report
 from pixelis_data.config import DataConfig
 from pixelis_data.custom_factors import FactorModuleError
 from pixelis_data.model_scores import ModelScoresError
