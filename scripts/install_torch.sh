@@ -24,9 +24,14 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   exec "$py" -m pip install --progress-bar off "$spec"
 fi
 
-echo "setup: no NVIDIA GPU; installing $spec, CPU build ($cpu_index, then PyPI if unreachable)"
-if "$py" -m pip install --progress-bar off --timeout 15 --retries 1 --index-url "$cpu_index" "$spec"; then
-  exit 0
+# One short probe instead of pip's per-package retries against an index that cannot be reached.
+if "$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/torch/", timeout=5)' "$cpu_index" 2>/dev/null; then
+  echo "setup: no NVIDIA GPU; installing $spec, CPU build from $cpu_index"
+  if "$py" -m pip install --progress-bar off --timeout 30 --index-url "$cpu_index" "$spec"; then
+    exit 0
+  fi
+  echo "setup: the CPU index did not serve $spec; falling back to the default index"
+else
+  echo "setup: no NVIDIA GPU and $cpu_index unreachable; installing $spec from the configured index"
 fi
-echo "setup: the CPU index did not serve $spec; falling back to the default index"
 exec "$py" -m pip install --progress-bar off "$spec"
