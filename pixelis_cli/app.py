@@ -6,6 +6,7 @@ import typer
 
 import pixelis_data
 from pixelis_cli import calibrate, curriculum, generate, score, split
+from pixelis_cli import config as config_cmd
 from pixelis_cli import experiment as experiment_cmd
 from pixelis_cli import explain as explain_cmd
 from pixelis_cli import model_score as model_score_cmd
@@ -48,6 +49,7 @@ app.command("report")(report_cmd.report)
 app.command("explain")(explain_cmd.explain)
 app.command("model-score")(model_score_cmd.model_score)
 app.command("calibrate")(calibrate.calibrate_cmd)
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(
     curriculum.app,
     name="curriculum",
