@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -181,13 +183,16 @@ def test_an_empty_metrics_file_is_a_named_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
-    """A 4-step tiny-text run: the report's timeline and final eval are the run summary's (about 25 s on CPU)."""
+def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path, monkeypatch):
+    """A 4-step tiny-text run stopped by a SIGTERM after step 1 and resumed: the report's timeline and final
+    eval are the run summary's, and its two legs are the two processes (about 30 s on CPU)."""
     pytest.importorskip("torch")
     from pixelis_cli.train import resolve_config
+    from pixelis_train.checkpoint import resolve_resume
     from pixelis_train.demo_data import make_demo_split
     from pixelis_train.loop import train
-    from pixelis_train.report import build_report
+    from pixelis_train.report import build_report, run_section
+    from pixelis_train.stream import CurriculumStream
 
     split_dir = make_demo_split(tmp_path / "split", tmp_path / "images", n_per_category=4, n_eval_per_category=2)
     cfg_file = tmp_path / "c.yaml"
@@ -205,8 +210,25 @@ def test_a_real_tiny_run_reads_back_as_the_terminal_summary_says(tmp_path):
             "data.image_root": str(tmp_path / "images"),
         },
     )
-    summary = train(split_dir, cfg, tmp_path / "run")
+    real = CurriculumStream.next_step
+
+    def next_step(self):
+        if self.step == 1:  # the loop's signal handler sees it: the step finishes, checkpoints, and the run ends
+            monkeypatch.setattr(CurriculumStream, "next_step", real)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self)
+
+    monkeypatch.setattr(CurriculumStream, "next_step", next_step)
+    first = train(split_dir, cfg, tmp_path / "run")
+    stopped_at = first.steps_done
+    assert 0 < stopped_at < 4
+    summary = train(split_dir, cfg, tmp_path / "run", resume=resolve_resume("auto", tmp_path / "run"))
     view = run_view(tmp_path / "run")
+    assert [(leg.start, leg.last) for leg in view.legs] == [(0, stopped_at), (stopped_at, 4)]
+    assert [leg.end.stopped for leg in view.legs if leg.end] == ["SIGTERM", "completed"]
+    ends = [r for r in runlog.read_run_log(tmp_path / "run" / "metrics.jsonl").records if r.kind == "end"]
+    whole = sum(r.times["total"] for r in ends)
+    assert f"in 2 legs, resumed at step {stopped_at}; whole run time {whole:.1f}s" in run_section(view).paragraphs[0]
     assert view.timeline == summary.timeline and [c.after for c in view.timeline.changes] == ["b"]
     assert {c: r["loss"] for c, r in view.final_eval.items()} == {c: m.loss for c, m in summary.final_eval.items()}
     assert view.train["step"].to_list() == [1, 2, 3, 4]

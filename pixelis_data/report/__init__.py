@@ -6,7 +6,7 @@ plumbing here.
 Torch-free; matplotlib (the ``report`` extra) is imported only when a figure is drawn.
 """
 
-from pixelis_data.report.build import ReportResult, build_report, figures_dir_for, write_report
+from pixelis_data.report.build import ReportResult, build_report, default_report_path, figures_dir_for, write_report
 from pixelis_data.report.figures import INSTALL_HINT, ReportDependencyError
 from pixelis_data.report.inputs import ReportInputError, detect_kind
 
@@ -16,6 +16,7 @@ __all__ = [
     "ReportInputError",
     "ReportResult",
     "build_report",
+    "default_report_path",
     "detect_kind",
     "figures_dir_for",
     "write_report",

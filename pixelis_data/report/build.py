@@ -32,6 +32,20 @@ def figures_dir_for(output: Path) -> Path:
     return output.with_name(output.stem + "_figures")
 
 
+def default_report_path(path: Path) -> Path:
+    """Where ``pixelis report PATH`` writes without ``-o``: beside its input, as ``score`` and ``split`` do.
+
+    ``data.scores.parquet`` -> ``data.scores.report.html``; a directory ``runs/demo`` (or ``data.split``) ->
+    ``runs/demo.report.html``, next to it rather than inside, so a split or a run still being written gets
+    no foreign files. The PNGs go to ``<stem>_figures/`` beside it (``figures_dir_for``).
+    """
+    name = path.name or path.resolve().name  # "." has no name of its own
+    if not path.is_dir() and name.lower().endswith(".parquet"):
+        name = name[: -len(".parquet")]
+    parent = path.parent if path.name else path.resolve().parent
+    return parent / f"{name}.report.html"
+
+
 def _f(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 

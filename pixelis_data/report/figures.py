@@ -60,6 +60,15 @@ def bars(ax: Any, bins: list[tuple[float, float, int]], **style: Any) -> None:
     )
 
 
+def close_range(values: list[float], below: float = 0.15, above: float = 0.35) -> tuple[float, float]:
+    """An axis range from a bit below the smallest value to a bit above the largest: ``below`` / ``above``
+    times their spread (room for a value label on the right), or 5% of the magnitude (at least 0.01) when
+    they are all equal. Close values then differ visibly, where an axis from 0 makes them look equal."""
+    lo, hi = min(values), max(values)
+    spread = hi - lo if hi > lo else max(abs(hi) * 0.05, 0.01)
+    return lo - below * spread, hi + above * spread
+
+
 def empty_note(ax: Any, text: str) -> None:
     """A centred note in an axes that has no data to show."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666666")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import math
 
-from pixelis_data.report.figures import CATEGORY_COLOURS, FigureOut, bars, empty_note, figure, heatmap, new_figure
+from pixelis_data.report.figures import (
+    CATEGORY_COLOURS,
+    FigureOut,
+    bars,
+    close_range,
+    empty_note,
+    figure,
+    heatmap,
+    new_figure,
+)
 from pixelis_data.report.scores import HEURISTIC, ScoresView, Validity
 from pixelis_data.report.split import SplitView, type_matrix
 from pixelis_data.schema import CATEGORIES, SCORE_COLUMN
@@ -37,6 +46,42 @@ def validity_figure(v: Validity) -> FigureOut:
         f"Spearman rho = {'n/a' if math.isnan(rho) else f'{rho:.3f}'} between the heuristic composite (recomputed "
         f"from the factor columns, as scored without model scores) and model_difficulty, over {v.n:,} samples "
         f"with a model score ({shown}). Near 0: the heuristic factors do not order samples as the model does.",
+        fig,
+    )
+
+
+def by_type_figure(view: ScoresView) -> FigureOut:
+    """Mean difficulty per task type and per sample type: bars labelled with their values, each panel's
+    axis spanning just its means (``close_range``), thresholds drawn where they fall inside it."""
+    t = view.thresholds
+    fig = new_figure(10, max(3.0, 0.32 * max(view.by_task.height, view.by_sample.height) + 1.5))
+    spans = []
+    for i, (frame, key) in enumerate(((view.by_task, "task_type"), (view.by_sample, "sample_type"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        rows = frame.filter(frame["mean"].is_not_null())
+        if rows.height == 0:
+            empty_note(ax, f"no {key} with a score")
+            continue
+        labels = [f"{name} ({n:,})" for name, n in zip(rows[key], rows["n"], strict=True)]
+        means = rows["mean"].to_list()
+        container = ax.barh(labels, means, color="#5b7db1")
+        ax.bar_label(container, labels=[f"{m:.3f}" for m in means], padding=3, fontsize=8)
+        ax.invert_yaxis()
+        lo, hi = close_range(means)
+        ax.set_xlim(lo, hi)
+        spans.append(f"{key} {lo:.3f}-{hi:.3f}")
+        for value, colour in ((t.t_simple, CATEGORY_COLOURS["simple"]), (t.t_medium, CATEGORY_COLOURS["hard"])):
+            if lo <= value <= hi:
+                ax.axvline(value, color=colour, linestyle="--", zorder=0.5)  # behind the bars and labels
+        ax.set_title(f"mean {SCORE_COLUMN} by {key}", fontsize=10)
+        ax.tick_params(labelsize=8)
+    return figure(
+        "scores-by-type",
+        "Mean difficulty by task type and by sample type",
+        f"Samples per type in brackets, the mean at each bar's end. Each axis spans only its means "
+        f"({'; '.join(spans) or 'none'}), not 0 to 1, so that close means differ visibly: compare the labels, "
+        f"not the bar lengths. Dashed lines: category thresholds (simple <= {t.t_simple:.3f} < medium <= "
+        f"{t.t_medium:.3f} < hard) where they fall inside an axis.",
         fig,
     )
 
@@ -86,25 +131,7 @@ def scores_figures(view: ScoresView) -> list[FigureOut]:
         )
     )
 
-    fig = new_figure(10, max(3.0, 0.32 * max(view.by_task.height, view.by_sample.height) + 1.5))
-    for i, (frame, key) in enumerate(((view.by_task, "task_type"), (view.by_sample, "sample_type"))):
-        ax = fig.add_subplot(1, 2, i + 1)
-        labels = [f"{name} ({n:,})" for name, n in zip(frame[key], frame["n"], strict=True)]
-        ax.barh(labels, frame["mean"].to_list(), color="#5b7db1")
-        ax.invert_yaxis()
-        ax.axvline(t.t_simple, color=CATEGORY_COLOURS["simple"], linestyle="--")
-        ax.axvline(t.t_medium, color=CATEGORY_COLOURS["hard"], linestyle="--")
-        ax.set_xlim(0, view.clip[1])
-        ax.set_title(f"mean {SCORE_COLUMN} by {key}", fontsize=10)
-        ax.tick_params(labelsize=8)
-    out.append(
-        figure(
-            "scores-by-type",
-            "Mean difficulty by task type and by sample type",
-            "Samples per type in brackets; dashed lines: category thresholds.",
-            fig,
-        )
-    )
+    out.append(by_type_figure(view))
 
     fig = new_figure(7, 5.5)
     ax = fig.add_subplot()

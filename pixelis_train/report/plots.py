@@ -16,6 +16,8 @@ EVENT_STYLE = {  # marker, colour
     "rollback": ("v", "#c62828"),
 }
 STAGE_COLOURS = ("#dbe9f6", "#fde9d2", "#e2f0d9", "#f3dcec", "#fff5cc", "#e0e0f0", "#d9f2f2")
+RESUME_COLOUR = "#6a1b9a"
+THRESHOLD_COLOUR = "#00838f"  # teal: apart from the categories, black and the purple resume marks
 
 
 def _stage_bands(ax: Any, view: RunView) -> None:
@@ -28,6 +30,24 @@ def _stage_bands(ax: Any, view: RunView) -> None:
             zorder=0,
             linewidth=0,
         )
+
+
+def _resume_marks(ax: Any, view: RunView) -> None:
+    """A dash-dot line where each resumed leg began (gid ``resume-<step>``; the first one in the legend)."""
+    for k, leg in enumerate(leg for leg in view.legs if leg.resumed):
+        ax.axvline(
+            leg.start,
+            color=RESUME_COLOUR,
+            linestyle="-.",
+            linewidth=1.5,
+            gid=f"resume-{leg.start}",
+            label="resumed" if k == 0 else None,
+        )
+
+
+def _resume_caption(view: RunView) -> str:
+    starts = [str(leg.start) for leg in view.legs if leg.resumed]
+    return f" Dash-dot: resumed at step {', '.join(starts)}." if starts else ""
 
 
 def _marked_events(view: RunView) -> list[Event]:
@@ -62,6 +82,7 @@ def _loss_figure(view: RunView) -> FigureOut:
             color=CATEGORY_COLOURS.get(category),
             label=f"eval loss {category}",
         )
+    _resume_marks(ax, view)
     if view.train.height or view.evals.height:
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss")
@@ -71,13 +92,25 @@ def _loss_figure(view: RunView) -> FigureOut:
     return figure(
         "run-loss",
         "Training and eval loss",
-        f"Train loss per log interval and held-out eval loss per category. Background: stages ({stages}).",
+        f"Train loss per log interval and held-out eval loss per category. Background: stages ({stages})."
+        + _resume_caption(view),
         fig,
     )
 
 
+def _threshold_caption(view: RunView) -> str:
+    if view.min_performance is not None:
+        return (
+            f" Teal dashed: min_performance {view.min_performance:g}, what the mean of the last curriculum.window "
+            "stage performances (black) must reach for an advance."
+        )
+    if view.policy is not None and view.policy != "adaptive":
+        return f" No threshold line: the {view.policy} policy advances on planned steps, not on performance."
+    return " No threshold line: the run names no min_performance (no adaptive decision and no config.yaml)."
+
+
 def _performance_figure(view: RunView) -> FigureOut:
-    """The curriculum metric per category, the stage performance, the marked events."""
+    """The curriculum metric per category, the stage performance, the advance threshold, the marked events."""
     fig = new_figure(9, 4)
     ax = fig.add_subplot()
     _stage_bands(ax, view)
@@ -88,9 +121,20 @@ def _performance_figure(view: RunView) -> FigureOut:
     perf = [(e.step, e.performance) for e in view.events if e.performance is not None]
     if perf:
         ax.plot([s for s, _ in perf], [p for _, p in perf], color="black", linewidth=2, label="stage performance")
+    if view.min_performance is not None:
+        ax.axhline(
+            view.min_performance,
+            color=THRESHOLD_COLOUR,
+            linestyle="--",
+            linewidth=1.5,
+            gid="min-performance",
+            zorder=1.5,  # under the curves and the event lines: a reference, not data
+            label=f"min_performance {view.min_performance:g}",
+        )
     for e in _marked_events(view):
         colour = EVENT_STYLE[e.kind][1]
         ax.axvline(e.step, color=colour, linestyle=":", linewidth=1)
+    _resume_marks(ax, view)
     if view.evals.height:
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(metric)
@@ -102,7 +146,9 @@ def _performance_figure(view: RunView) -> FigureOut:
         "run-performance",
         "Per-category performance",
         f"{metric} on the held-out eval set per category; black: the stage-weighted performance the "
-        "curriculum decided on; dotted lines: advances and rollbacks.",
+        "curriculum decided on; dotted lines: advances and rollbacks."
+        + _threshold_caption(view)
+        + _resume_caption(view),
         fig,
     )
 
@@ -148,37 +194,40 @@ def _curriculum_figure(view: RunView) -> FigureOut:
     ax.set_ylim(min(names) - 0.7, max(names) + 0.8)
     ax.set_xlim(0, max(view.last_step, 1))
     ax.set_xlabel("optimizer step")
-    if cooldowns or _marked_events(view):
+    _resume_marks(ax, view)
+    if cooldowns or _marked_events(view) or len(view.legs) > 1:
         ax.legend(fontsize=8, loc="upper left")
     return figure(
         "run-curriculum",
         "Curriculum timeline",
         "Stage in force over steps; numbered markers are the events listed in the table below "
-        "(with their reasons); hatched: cooldown after a rollback.",
+        "(with their reasons); hatched: cooldown after a rollback." + _resume_caption(view),
         fig,
     )
 
 
 def _throughput_figure(view: RunView) -> FigureOut:
-    """Samples/s and tokens/s per log interval."""
-    fig = new_figure(9, 3.6)
-    ax = fig.add_subplot()
+    """Samples/s and tokens/s per log interval, in two stacked panels sharing the step axis (one scale
+    each, and neither line hidden behind the other as on twin axes)."""
+    fig = new_figure(9, 5)
+    top, bottom = fig.subplots(2, 1, sharex=True)
     if view.train.height:
-        _stage_bands(ax, view)
-        ax.plot(view.train["step"], view.train["samples_per_s"], color="#5b7db1", marker=".", label="samples/s")
-        ax.set_ylabel("samples/s")
-        ax.set_xlabel("optimizer step")
-        twin = ax.twinx()
-        twin.plot(view.train["step"], view.train["tokens_per_s"], color="#c8553d", marker=".", label="tokens/s")
-        twin.set_ylabel("tokens/s")
-        ax.legend(loc="upper left", fontsize=8)
-        twin.legend(loc="upper right", fontsize=8)
+        for ax, column, colour in ((top, "samples_per_s", "#5b7db1"), (bottom, "tokens_per_s", "#c8553d")):
+            _stage_bands(ax, view)
+            label = column.replace("_per_s", "/s")
+            ax.plot(view.train["step"], view.train[column], color=colour, marker=".", label=label)
+            _resume_marks(ax, view)
+            ax.set_ylabel(label)
+            ax.legend(loc="upper left", fontsize=8)
+        bottom.set_xlabel("optimizer step")
     else:
-        empty_note(ax, "no train records yet")
+        empty_note(top, "no train records yet")
+        empty_note(bottom, "no train records yet")
     return figure(
         "run-throughput",
         "Throughput",
-        "Samples and (non-padding) tokens per second of each log interval, data loading included.",
+        "Samples (top) and non-padding tokens (bottom) per second of each log interval, data loading included; "
+        "the panels share the step axis, each on its own scale." + _resume_caption(view),
         fig,
     )
 
@@ -197,6 +246,7 @@ def _answers_figure(view: RunView) -> FigureOut:
         dodge = (k - (len(categories) - 1) / 2) * 0.008 * span
         colour = CATEGORY_COLOURS.get(category)
         ax.plot(own["step"] + dodge, own["answer_accuracy"], marker="s", color=colour, label=category)
+    _resume_marks(ax, view)
     ax.set_xlim(0, span * 1.03)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("optimizer step")

@@ -10,6 +10,7 @@ from pixelis_data.report import build_report as build_data_report
 from pixelis_data.report import detect_kind as detect_data_kind
 from pixelis_data.report.html import Section, Table
 from pixelis_train.report.experiment import build_experiment_report, is_experiment_dir
+from pixelis_train.report.legs import leg_rows, legs_sentence
 from pixelis_train.report.plots import run_figures
 from pixelis_train.report.view import RunView, category_order, run_view
 from pixelis_train.runlog import METRICS_FILE
@@ -59,18 +60,7 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 
 def run_section(view: RunView) -> Section:
-    paragraphs = []
-    end = view.end
-    if end is not None:
-        line = f"steps 0 -> {end.step} ({end.stopped})"
-        total = end.times.get("total")
-        if total:
-            line += f"; time {total:.1f}s: " + ", ".join(
-                f"{k} {end.times.get(k, 0.0) / total:.1%}" for k in ("data", "compute", "eval", "checkpoint")
-            )
-        paragraphs.append(line)
-    else:
-        paragraphs.append(f"in progress or interrupted: last record at step {view.last_step}")
+    paragraphs = [legs_sentence(view.legs)]
     if view.start is not None:
         paragraphs.append(
             f"base model {view.start.base_model}, trainable parameters "
@@ -132,11 +122,20 @@ def run_section(view: RunView) -> Section:
         ("skill",),
     )
     warnings = [f"{view.skipped_lines} unreadable line(s) in metrics.jsonl skipped"] if view.skipped_lines else []
+    if view.config_problem is not None:
+        no_line = "; the performance figure has no min_performance line" if view.min_performance is None else ""
+        warnings.append(view.config_problem + no_line)
+    legs = Table(
+        "legs (one per process that trained the run; a resume continues from a checkpoint)",
+        ["leg", "steps", "stopped", "time", "how"],
+        leg_rows(view.legs),
+        ("stopped", "how"),
+    )
     return Section(
         id="run",
         title=f"Run: {view.path.name}",
         paragraphs=paragraphs,
-        tables=[timeline, final, skills, events],
+        tables=[*([legs] if len(view.legs) > 1 else []), timeline, final, skills, events],
         figures=run_figures(view),
         warnings=warnings,
     )

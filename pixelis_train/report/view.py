@@ -8,16 +8,18 @@ behind the terminal summary and ``pixelis curriculum simulate``. Reading needs n
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import yaml
 
 from pixelis_data.report.inputs import ReportInputError
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.events import Event
 from pixelis_train.curriculum.timeline import Timeline, stage_timeline
+from pixelis_train.report.legs import Leg, run_legs
 from pixelis_train.runlog import (
     METRICS_FILE,
     CurriculumRecord,
@@ -62,6 +64,14 @@ class RunView:
     end: EndRecord | None
     skipped_lines: int = 0
     """Lines that were not records (e.g. torn by a kill mid-write)."""
+    legs: list[Leg] = field(default_factory=list)
+    """One per process that trained the run (several after a resume), in order."""
+    policy: str | None = None
+    """The curriculum policy of the run's config.yaml (None if it does not say)."""
+    min_performance: float | None = None
+    """The adaptive policy's advance threshold (None for other policies, or when unknown)."""
+    config_problem: str | None = None
+    """Why config.yaml could not be read (None when it could, or is absent)."""
 
     @property
     def final_eval(self) -> dict[str, dict[str, Any]]:
@@ -168,6 +178,37 @@ def _first_stage(start: StartRecord | None, events: list[Event], train: list[Tra
     return stage, f"stage {stage}"
 
 
+def _config_curriculum(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The ``curriculum`` mapping of the run's config.yaml ({} when absent) and a problem, if any."""
+    file = path / "config.yaml"
+    if not file.is_file():
+        return {}, None
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        return {}, f"{file}: unreadable ({first})"
+    section = data.get("curriculum") if isinstance(data, dict) else None
+    return (section, None) if isinstance(section, dict) else ({}, None)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def curriculum_threshold(curriculum: dict[str, Any], events: list[Event]) -> float | None:
+    """``min_performance`` as the adaptive policy decided with it: its events' numbers (the last that has
+    one), else config.yaml's when that names the adaptive policy; None for the other policies (they
+    advance on planned steps, no threshold) and when neither says."""
+    logged = [e.numbers["min_performance"] for e in events if _is_number(e.numbers.get("min_performance"))]
+    if logged:
+        return float(logged[-1])
+    value = curriculum.get("min_performance")
+    if curriculum.get("policy") == "adaptive" and _is_number(value):
+        return float(value)
+    return None
+
+
 def run_view(path: Path) -> RunView:
     """Parse ``path/metrics.jsonl`` into frames, events and the stage timeline."""
     log = read_run_log(path / METRICS_FILE)
@@ -175,10 +216,13 @@ def run_view(path: Path) -> RunView:
         raise ReportInputError(f"{path / METRICS_FILE}: no metrics records (has the run logged anything yet?)")
     events = [r.event for r in log.of(CurriculumRecord)]
     train, evals = log.of(TrainRecord), log.of(EvalRecord)
-    starts, ends = log.of(StartRecord), log.of(EndRecord)
+    starts = log.of(StartRecord)
     start = starts[0] if starts else None
     last_step = max(r.step for r in log.records)
     first_stage, first_name = _first_stage(start, events, train)
+    legs = run_legs(log.records)
+    curriculum, problem = _config_curriculum(path)
+    policy = curriculum.get("policy")
     return RunView(
         path=path,
         train=_train_frame(train),
@@ -189,6 +233,10 @@ def run_view(path: Path) -> RunView:
         timeline=stage_timeline(events, first_stage=first_stage, first_name=first_name, end=last_step),
         last_step=last_step,
         start=start,
-        end=ends[-1] if ends else None,
+        end=legs[-1].end,  # an earlier leg's end record is not the run's
         skipped_lines=log.bad_lines,
+        legs=legs,
+        policy=policy if isinstance(policy, str) else None,
+        min_performance=curriculum_threshold(curriculum, events),
+        config_problem=problem,
     )
