@@ -12,12 +12,15 @@ from pixelis_cli import explain as explain_cmd
 from pixelis_cli import model_score as model_score_cmd
 from pixelis_cli import report as report_cmd
 from pixelis_cli import train as train_cmd
+from pixelis_cli.common import PixelisGroup
+from pixelis_core.processes import die_with_parent, exit_on_sigterm, under_torchrun
 
 app = typer.Typer(
     name="pixelis",
     help="Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data.\n\n"
     "Pipeline: generate -> score -> split -> train (curriculum simulate to tune the policy first).\n\n"
     "Example: pixelis generate 600 -o data/samples.jsonl --images data/images && pixelis score data/samples.jsonl",
+    cls=PixelisGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -59,7 +62,10 @@ app.add_typer(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM unwinds (temp files are removed); a torchrun worker dies with its agent."""
+    if under_torchrun():
+        die_with_parent()
+    exit_on_sigterm()
     app()
 
 

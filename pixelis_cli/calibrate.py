@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pixelis_cli.common import console, err_console, fail, load_config, set_option
+from pixelis_core.text import plural
 from pixelis_data.calibrate import (
     AGREEMENT_MIN,
     Agreement,
@@ -45,9 +46,10 @@ def _interval(a: Agreement) -> str:
 def _render(result: Calibration, fitted_path: Path | None) -> None:
     fit = result.fit
     console.print(
-        f"{result.n_joined:,} samples in both files ({result.n_without_model:,} scored samples without a model "
-        f"score and {result.n_without_score:,} model-score rows without a scored sample left out); "
-        f"{result.n_boot:,} bootstrap resamples, seed {result.seed}",
+        f"{plural(result.n_joined, 'sample')} in both files "
+        f"({plural(result.n_without_model, 'scored sample')} without a model "
+        f"score and {plural(result.n_without_score, 'model-score row')} without a scored sample left out); "
+        f"{plural(result.n_boot, 'bootstrap resample')}, seed {result.seed}",
         highlight=False,
     )
     table = Table(title="Spearman rho with model_loss", title_justify="left")
@@ -64,7 +66,7 @@ def _render(result: Calibration, fitted_path: Path | None) -> None:
         new = None if fit.fitted is None else fit.fitted[name]
         weights.add_row(name, f"{now:g}", "-" if new is None else f"{new:g}")
     console.print(weights)
-    held = Table(title=f"held-out half ({fit.n_test:,} samples; fitted on {fit.n_fit:,})", title_justify="left")
+    held = Table(title=f"held-out half ({plural(fit.n_test, 'sample')}; fitted on {fit.n_fit:,})", title_justify="left")
     for name in ("weights", "Spearman", "95% interval"):
         held.add_column(name, justify="left" if name == "weights" else "right")
     for a in (fit.before, fit.after):

@@ -12,11 +12,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pixelis_core.atomic import target_of
 from pixelis_core.config_io import ConfigError, apply_overrides, load_yaml, parse_sets
+from pixelis_core.write_errors import DISK_ERRNOS, OUTPUT_ERRNOS, WriteError, cause_of
 
 try:
-    from typer.core import TyperOption
+    from typer.core import TyperGroup, TyperOption
 except ImportError:  # another Typer layout: nothing to fix there
+    from typer.core import TyperGroup
+
     TyperOption = None
 
 console = Console()
@@ -52,6 +56,37 @@ def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
     """Print a one-line error (no traceback) and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def output_error_message(err: OSError) -> str | None:
+    """The one-line message of a write that failed (disk full, read-only, no permission); None for others.
+
+    Names the path the user gave: a temp file's name is mapped back to its target.
+    """
+    if isinstance(err, WriteError):
+        return str(err)
+    if err.errno in OUTPUT_ERRNOS and err.filename is not None:
+        return f"{target_of(os.fsdecode(err.filename))}: {cause_of(err.errno)}"
+    if err.errno in DISK_ERRNOS:  # a write() with no file attached (an appended log): the cause at least
+        return f"a write failed: {cause_of(err.errno)}"
+    return None
+
+
+class PixelisGroup(TyperGroup):
+    """The root command group: a failed write that no command caught is a one-line error, exit 2.
+
+    The net under every command (CliRunner tests included), so a full disk or a read-only output
+    never shows a traceback, whichever step wrote.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as err:
+            message = output_error_message(err)
+            if message is None:
+                raise
+            fail(message)
 
 
 def set_option(example: str) -> Any:

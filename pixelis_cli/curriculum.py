@@ -9,9 +9,18 @@ from rich.table import Table
 
 from pixelis_cli.common import console, fail, load_config, set_option
 from pixelis_core.config_io import ConfigError
+from pixelis_core.text import plural
+from pixelis_core.write_errors import WriteError, check_writable
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.config import POLICIES, CurriculumConfig
-from pixelis_train.curriculum.simulate import SimulationResult, simulate_model, simulate_trace, write_jsonl
+from pixelis_train.curriculum.simulate import (
+    SimulationResult,
+    event_label,
+    is_rejected_advance,
+    simulate_model,
+    simulate_trace,
+    write_jsonl,
+)
 from pixelis_train.curriculum.synthetic import parse_model
 from pixelis_train.curriculum.trace import TraceError, read_trace
 
@@ -22,6 +31,7 @@ app = typer.Typer(
 )
 
 _STYLE = {"advance": "green", "forced_advance": "yellow", "rollback": "bold red", "hold": "dim"}
+REJECTED_STYLE = "red"
 
 
 def _weights(weights: dict[str, float]) -> str:
@@ -62,23 +72,21 @@ def _render(result: SimulationResult, holds: bool) -> None:
         if event.kind == "hold" and not holds:
             continue
         perf = "" if event.performance is None else f"{event.performance:.3f}"
-        decisions.add_row(
-            str(event.step),
-            f"[{_STYLE[event.kind]}]{event.kind}[/]",
-            f"{event.stage_before}->{event.stage_after}",
-            perf,
-            event.reason,
-        )
+        what, stages = event_label(event)
+        style = REJECTED_STYLE if is_rejected_advance(event) else _STYLE[event.kind]
+        decisions.add_row(str(event.step), f"[{style}]{what}[/]", stages, perf, event.reason)
     if decisions.row_count:
         console.print(decisions)
     else:
         console.print("[dim]no advance, rollback or forced advance[/]")
     counts = result.counts()
+    rejected = result.rejected_advances()
     last = result.segments[-1]
     console.print(
-        f"[bold]{counts['advance']}[/] advances, [bold]{counts['rollback']}[/] rollbacks, "
-        f"[bold]{counts['forced_advance']}[/] forced advances, {counts['hold']} holds; final stage "
-        f"[bold]{last.stage_name}[/] from step {last.start}, interval scale x{last.interval_scale:g}",
+        f"[bold]{plural(counts['advance'], 'advance')}[/], [bold]{plural(counts['rollback'] - rejected, 'rollback')}"
+        f"[/], [bold]{plural(rejected, 'rejected advance')}[/], "
+        f"[bold]{plural(counts['forced_advance'], 'forced advance')}[/], {plural(counts['hold'], 'hold')}; "
+        f"final stage [bold]{last.stage_name}[/] from step {last.start}, interval scale x{last.interval_scale:g}",
         highlight=False,
         soft_wrap=True,
     )
@@ -97,7 +105,8 @@ def simulate(
         None,
         "--model",
         help="Synthetic learner parameters 'key=value,...' (e.g. 'collapse=1.5,seed=3'; 'default' for all "
-        "defaults). Keys: floor, ceil_*, tau_*, transfer, noise, collapse, recovery, seed (docs/curriculum.md).",
+        "defaults, which is also what runs with neither --trace nor --model). Keys: floor, ceil_*, tau_*, "
+        "transfer, noise, collapse, recovery, seed (docs/curriculum.md).",
     ),
     steps: int | None = typer.Option(
         None,
@@ -113,17 +122,24 @@ def simulate(
 ) -> None:
     """Run the curriculum policy on a performance trace or a synthetic learning curve and print its timeline.
 
+    With neither --trace nor --model it runs the default synthetic learner (--model default).
+
     Example: pixelis curriculum simulate --model collapse=1.5 --steps 4000 --holds
     """
-    if (trace is None) == (model is None):
-        fail("pass exactly one of --trace CSV or --model PARAMS")
+    if trace is not None and model is not None:
+        fail("pass one of --trace CSV or --model PARAMS, not both")
+    if jsonl is not None:  # before simulating: a read-only --jsonl must not come after the whole timeline
+        try:
+            check_writable(jsonl)
+        except WriteError as err:
+            fail(f"--jsonl {err}")
     cfg = load_config(CurriculumConfig, config, sets, {"policy": policy}, flag_names={"policy": "--policy"})
     try:
         if trace is not None:
             result = simulate_trace(cfg, read_trace(trace), steps=steps, source=f"trace {trace}")
         else:
             try:
-                learner = parse_model(model or "")
+                learner = parse_model(model or "default")
             except ConfigError as err:
                 fail(f"--model: {err}")
             result = simulate_model(cfg, learner, steps=steps)
@@ -133,5 +149,8 @@ def simulate(
         fail(f"{trace if trace is not None else '--model'}: {err}")
     _render(result, holds)
     if jsonl is not None:
-        write_jsonl(result, cfg, jsonl)
-        console.print(f"wrote {len(result.jsonl_records(cfg))} records to {jsonl}", highlight=False)
+        try:
+            write_jsonl(result, cfg, jsonl)
+        except WriteError as err:  # the disk filled up meanwhile
+            fail(f"--jsonl {err}")
+        console.print(f"wrote {plural(len(result.jsonl_records(cfg)), 'record')} to {jsonl}", highlight=False)

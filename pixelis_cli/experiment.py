@@ -12,6 +12,7 @@ from rich.table import Table
 from pixelis_cli.common import console, fail, set_option
 from pixelis_cli.train import resolve_config
 from pixelis_core.config_io import ConfigError
+from pixelis_core.text import plural
 from pixelis_train.curriculum.config import POLICIES
 from pixelis_train.experiment.arms import ERROR_FILE, ExperimentPlan, parse_arms
 from pixelis_train.experiment.comparison import compare, write_comparison
@@ -96,7 +97,7 @@ def experiment(
         fail(str(err))
     _validate(split_dir, model, plan.arms, config, sets, steps)
     specs = plan.runs()
-    header = f"{split_dir} -> {out}: arms {', '.join(plan.arms)} x seeds 0..{seeds - 1} = {len(specs)} runs"
+    header = f"{split_dir} -> {out}: arms {', '.join(plan.arms)} x seeds 0..{seeds - 1} = {plural(len(specs), 'run')}"
     console.print(f"[bold]pixelis experiment[/] {escape(header)}, {parallel} at a time", highlight=False)
     progress = Progress(
         TextColumn("[bold]runs"),

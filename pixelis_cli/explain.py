@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import polars as pl
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from pixelis_cli.common import console, err_console, fail, load_config, set_option
+from pixelis_core.text import plural
 from pixelis_data.config import DataConfig
 from pixelis_data.report.explain import Explanation, explain_sample
 from pixelis_data.report.inputs import ReportInputError
@@ -29,7 +31,7 @@ def shorten(text: str, limit: int) -> str:
 
 def trajectory_tree(ex: Explanation, limit: int) -> Tree:
     """The trajectory as a rich tree: one node per step, its thought / parameters / result below."""
-    tree = Tree(f"[bold]trajectory[/] ({len(ex.steps)} steps)")
+    tree = Tree(f"[bold]trajectory[/] ({plural(len(ex.steps), 'step')})")
     for s in ex.steps:
         marks = []
         if not s.known:
@@ -100,6 +102,22 @@ def diagnostics_table(ex: Explanation) -> Table:
     return table
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _check_parquet(scores: Path) -> None:
+    """A one-line error when SCORES is not a Parquet file at all (a JSONL input, a CSV, a truncated file)."""
+    try:
+        pl.read_parquet_schema(scores)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        fail(
+            f"{scores}: not a scores file (not a readable Parquet file: {_first_line(err)}); "
+            "pass the .scores.parquet that `pixelis score` wrote"
+        )
+
+
 def explain(
     scores: Path = typer.Argument(
         ..., metavar="SCORES", show_default=False, help="A scores Parquet written by `pixelis score`."
@@ -139,12 +157,15 @@ def explain(
         fail(f"{scores}: no such file")
     if split is not None and not split.is_dir():
         fail(f"--split {split}: not a directory")
+    _check_parquet(scores)
     try:
         ex = explain_sample(scores, sample_id, cfg, split)
     except ReportInputError as err:
         fail(str(err))
     except OSError as err:
         fail(f"{err.filename or scores}: {err.strerror or err}")
+    except pl.exceptions.PolarsError as err:  # a damaged Parquet file that still has a footer
+        fail(f"{scores}: cannot read the scores ({_first_line(err)})")
     r = ex.record
     console.print(
         f"[bold]{escape(sample_id)}[/]  task [cyan]{escape(str(r['task_type']))}[/]  sample type "

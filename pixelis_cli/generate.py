@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pixelis_cli.common import console, fail
+from pixelis_core.text import plural
 from pixelis_data.generate import TASKS, output_format, write_samples
 
 
@@ -90,7 +91,7 @@ def generate(
         fail(f"cannot write {err.filename or output}: {err.strerror or err}")
 
     what = f"seed {seed}" if task == "mixed" else f"seed {seed}, task {task}"
-    table = Table(title=f"generated {result.count:,} samples ({what})", title_justify="left")
+    table = Table(title=f"generated {plural(result.count, 'sample')} ({what})", title_justify="left")
     table.add_column("task type")
     table.add_column("samples", justify="right")
     table.add_column("sample type")
@@ -110,7 +111,7 @@ def generate(
     )
     if result.images_dir is not None:
         console.print(
-            f"images:  [bold]{escape(str(result.images_dir))}[/] ({result.images_written:,} PNG files)",
+            f"images:  [bold]{escape(str(result.images_dir))}[/] ({plural(result.images_written, 'PNG file')})",
             highlight=False,
             soft_wrap=True,
         )

@@ -12,6 +12,7 @@ from rich.text import Text
 from pixelis_cli.common import console, err_console, fail, reexec_under_torchrun, set_option
 from pixelis_cli.train import resolve_config
 from pixelis_core.config_io import ConfigError
+from pixelis_core.text import plural
 from pixelis_train.model_score.inputs import ModelScoreError, check_adapter, check_input
 from pixelis_train.model_score.packing import DEFAULT_TOKEN_BUDGET
 from pixelis_train.model_score.shards import DEFAULT_SHARD_ROWS
@@ -102,12 +103,12 @@ def _precheck(input_path: Path, output: Path, cfg: TrainConfig, adapter: Path | 
 
 def _render(result: ModelScoreResult) -> None:
     console.print(
-        f"[green]wrote[/] {result.output}: {result.n_rows:,} samples "
+        f"[green]wrote[/] {result.output}: {plural(result.n_rows, 'sample')} "
         f"({result.n_scored:,} scored now, {result.n_resumed:,} from earlier shards) in {result.seconds:.1f} s"
-        f" on {result.world_size} process(es)"
+        f" on {plural(result.world_size, 'process', 'processes')}"
     )
     console.print(
-        f"input {result.n_input:,} records: {result.n_rejected:,} rejected by the reader, "
+        f"input {plural(result.n_input, 'record')}: {result.n_rejected:,} rejected by the reader, "
         f"{result.n_skipped:,} skipped as bad samples, {result.n_no_tokens:,} left out with no trained token, "
         f"{result.n_truncated:,} truncated to max_length"
     )
@@ -116,7 +117,7 @@ def _render(result: ModelScoreResult) -> None:
         err_console.print(f"[yellow]left out:[/] {reason}", highlight=False)
     if result.n_rejected:
         err_console.print(
-            f"[yellow]warning:[/] {result.n_rejected:,} record(s) rejected; see {result.rejects_path}"
+            f"[yellow]warning:[/] {plural(result.n_rejected, 'record')} rejected; see {result.rejects_path}"
             + (f" (first: {result.reject_reasons[0]})" if result.reject_reasons else ""),
             highlight=False,
         )

@@ -1,11 +1,11 @@
-"""The rich terminal report of `pixelis score`, computed from the written Parquet (columns only)."""
+"""The rich terminal report of `pixelis score`, from the rows the run wrote (never re-read from the output path)."""
 
 from __future__ import annotations
 
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from pixelis_core.text import plural, plural_word
 from pixelis_data.config import ScoreConfig
 from pixelis_data.model_scores import ModelScoreStats
 from pixelis_data.schema import SCORE_COLUMN
@@ -19,21 +19,22 @@ def render_model_match(m: ModelScoreStats, n_scored: int, console: Console) -> N
     """How the scored samples matched the model-scores file: matched, missing (with examples), unused rows."""
     console.print(
         f"model scores: {m.path}: [green]{m.n_matched:,} matched[/], "
-        f"[{'yellow' if m.n_missing else 'dim'}]{m.n_missing:,} missing[/] of {n_scored:,} scored samples; "
-        f"{m.n_unused:,} of the file's {m.n_file:,} rows match no scored sample",
+        f"[{'yellow' if m.n_missing else 'dim'}]{m.n_missing:,} missing[/] of {plural(n_scored, 'scored sample')}; "
+        f"{m.n_unused:,} of the file's {plural(m.n_file, 'row')} match no scored sample",
         highlight=False,
     )
     if m.n_missing:
         examples = ", ".join(repr(i) for i in m.missing_examples)
         console.print(
-            f"[yellow]warning:[/] {m.n_missing:,} sample(s) have no model score (e.g. {examples}): their "
+            f"[yellow]warning:[/] {plural(m.n_missing, 'sample')} {plural_word(m.n_missing, 'has')} no model score "
+            f"(e.g. {examples}): their "
             "model_difficulty is null and their difficulty_score the heuristic part alone, rescaled "
             "(--strict fails instead)",
             highlight=False,
         )
     if m.n_unused:
         console.print(
-            f"[yellow]note:[/] model_difficulty ranks count all {m.n_file:,} rows of the model-scores file, "
+            f"[yellow]note:[/] model_difficulty ranks count all {plural(m.n_file, 'row')} of the model-scores file, "
             f"{m.n_unused:,} of which are not among the scored samples",
             highlight=False,
         )
@@ -52,9 +53,10 @@ def render_score_report(result: ScoreResult, cfg: ScoreConfig, console: Console,
         console.print(f"rejects: {result.rejects_path}", highlight=False)
     if result.model is not None:
         render_model_match(result.model, result.n_scored, console)
-    if quiet or result.output is None or result.n_scored == 0:
+    if quiet or result.output is None or result.n_scored == 0 or result.report is None:
         return
-    scores = pl.scan_parquet(result.output)
+    # the frame this run wrote: a concurrent run to the same -o may be replacing the file right now
+    scores = result.report.lazy()
     names = scores.collect_schema().names()
     factors = [c for c in factor_columns(cfg) if c in names]
     table = Table(title="factors", title_justify="left")

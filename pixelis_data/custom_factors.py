@@ -2,6 +2,8 @@
 
 Each weighted function becomes a :class:`~pixelis_data.factor_registry.Factor` (no config section, its
 weight from ``score.custom.weights``), scored and weighted by the same code as the built-in factors.
+The functions take no arguments; their expressions may read the canonical columns and the shared
+counts (:func:`factor_inputs`), which are checked when the module is loaded.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from pixelis_core.text import plural_word
 from pixelis_data.factor_registry import REGISTRY_COLUMNS, Factor
-from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN
+from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN, empty_canonical
 
 # Columns a custom factor must not overwrite: the canonical record and everything `pixelis score` adds.
 TAKEN_COLUMNS = frozenset({*CANONICAL_COLUMNS, *REGISTRY_COLUMNS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names()})
@@ -51,6 +54,53 @@ def _constant(expr: pl.Expr) -> Callable[[], pl.Expr]:
     return lambda: expr
 
 
+def factor_inputs() -> tuple[list[str], set[str]]:
+    """(the columns to tell a user about, every column a factor expression can read when it runs).
+
+    Factors run in one projection after the shared counts (``score.count_exprs``), so they see the
+    canonical record and those counts (private helpers and, with model scores, the joined ranks are
+    readable but not advertised); other factors' columns do not exist yet.
+    """
+    from pixelis_data.config import ScoreConfig
+    from pixelis_data.model_scores import COUNT, RANK  # score imports this module: import at call time
+    from pixelis_data.score import count_exprs
+
+    counts = list(count_exprs(ScoreConfig()))
+    shown = [*CANONICAL_COLUMNS, *(c for c in counts if not c.startswith("_"))]
+    return shown, {*shown, *counts, RANK, COUNT}
+
+
+def _check_expression(name: str, expr: pl.Expr) -> str | None:
+    """The problem of a factor expression on the scored columns (a missing column, a type error), else None.
+
+    Run on an empty frame of the real schema, so a bad factor is named before any record is read.
+    """
+    from pixelis_data.config import ScoreConfig
+    from pixelis_data.score import count_exprs
+
+    shown, readable = factor_inputs()
+    try:
+        used = expr.meta.root_names()
+    except pl.exceptions.PolarsError:  # polars cannot introspect it: the trial run below still checks it
+        used = []
+    missing = [c for c in dict.fromkeys(used) if c not in readable]
+    if missing:
+        return (
+            f"{name}(): uses {plural_word(len(missing), 'column')} {', '.join(map(repr, missing))} that "
+            f"{plural_word(len(missing), 'does', 'do')} not exist when factors are computed "
+            f"(columns: {', '.join(shown)})"
+        )
+    frame = empty_canonical().lazy().with_columns(e.alias(n) for n, e in count_exprs(ScoreConfig()).items())
+    try:
+        frame.select(expr.alias(name)).collect()
+    except pl.exceptions.ColumnNotFoundError:  # a column of the model-score join: exists only with it
+        return None
+    except pl.exceptions.PolarsError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"{name}(): fails on the scored columns ({type(err).__name__}: {first})"
+    return None
+
+
 def custom_factors(spec: str, weights: dict[str, float]) -> tuple[Factor, ...]:
     """One :class:`Factor` per weighted function of the module, in ``weights`` order; all problems at once."""
     module = load_module(spec)
@@ -77,6 +127,10 @@ def custom_factors(spec: str, weights: dict[str, float]) -> tuple[Factor, ...]:
             continue
         if not isinstance(expr, pl.Expr):
             problems.append(f"{name}(): must return a polars expression, got {type(expr).__name__}")
+            continue
+        problem = _check_expression(name, expr)
+        if problem:
+            problems.append(problem)
             continue
         doc = (inspect.getdoc(fn) or "").strip().splitlines()
         description = doc[0] if doc else f"custom factor {name} of {spec}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pixelis_core.processes import die_with_parent
 from pixelis_train._deps import require
 from pixelis_train.config import DistributedConfig
 
@@ -99,9 +100,13 @@ def resolve_strategy(strategy: str, world_size: int) -> str:
 def session(cfg: DistributedConfig) -> Iterator[DistContext]:
     """Join the job's process group (NCCL on GPUs, gloo on CPU) for the duration; leave it after.
 
-    A process group that already exists (created by the caller) is used and left alone.
+    A process group that already exists (created by the caller) is used and left alone. Every worker
+    of a multi-process job dies with its launcher (torchrun's agent), even a SIGKILLed one: no orphan
+    goes on training and writing checkpoints.
     """
     rank, world, local = env_ranks()
+    if world > 1:
+        die_with_parent()
     cuda = torch.cuda.is_available()
     device = torch.device("cuda", local) if cuda and world > 1 else torch.device("cuda" if cuda else "cpu")
     ctx = DistContext(rank, world, local, resolve_strategy(cfg.strategy, world), device)

@@ -150,7 +150,7 @@ def test_cli_trace_prints_timeline_and_writes_jsonl(tmp_path: Path) -> None:
     assert "4500-8500 1: simple_medium 0.7/0.3/0 x2 4500-5500" in text
     assert "4500 rollback 2->1 0.700 performance 0.700 on balanced fell below p_before 0.800" in text
     assert "back to simple_medium" in text
-    assert "3 advances, 1 rollbacks, 0 forced advances, 20 holds" in text
+    assert "3 advances, 1 rollback, 0 rejected advances, 0 forced advances, 20 holds" in text
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records[0]["type"] == "run" and records[0]["config"]["policy"] == "adaptive"
     kinds = [r["kind"] for r in records if r["type"] == "event"]
@@ -179,8 +179,8 @@ def test_cli_model_with_config_and_policy_override(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     text = flat(result.output)
-    assert "3000 forced_advance 0->1" in text and ">= max_stage_steps 3000" in text
-    assert "0 advances, 0 rollbacks, 2 forced advances, 12 holds" in text
+    assert "3000 forced advance 0->1" in text and ">= max_stage_steps 3000" in text
+    assert "0 advances, 0 rollbacks, 0 rejected advances, 2 forced advances, 12 holds" in text
     fixed = runner.invoke(app, ["curriculum", "simulate", "--model", "default", "--policy", "fixed"])
     assert fixed.exit_code == 0 and "4 advances, 0 rollbacks" in flat(fixed.output)
 
@@ -188,8 +188,7 @@ def test_cli_model_with_config_and_policy_override(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "pass exactly one of --trace CSV or --model PARAMS"),
-        (["--model", "seed=1", "--trace", "x.csv"], "pass exactly one of --trace CSV or --model PARAMS"),
+        (["--model", "seed=1", "--trace", "x.csv"], "pass one of --trace CSV or --model PARAMS, not both"),
         (["--trace", "missing.csv"], "missing.csv: trace file not found"),
         (["--model", "tau_hard=-1"], "--model: tau_hard: must be > 0 (got -1.0)"),
         (["--model", "seed=0", "--steps", "100"], "steps: must be at least eval_interval (500)"),
@@ -228,3 +227,36 @@ def test_cli_replay_matches_library_result(tmp_path: Path) -> None:
     events = [r for r in map(json.loads, out.read_text().splitlines()) if r["type"] == "event"]
     assert [e.pop("category_performance") for e in events] == [dict(ev.performance) for ev in lib.evaluations]
     assert [{k: v for k, v in e.items() if k != "type"} for e in events] == [e.to_json() for e in lib.events]
+
+
+def test_bare_simulate_runs_the_default_synthetic_learner() -> None:
+    bare = runner.invoke(app, ["curriculum", "simulate"])
+    assert bare.exit_code == 0, bare.output
+    explicit = runner.invoke(app, ["curriculum", "simulate", "--model", "default"])
+    assert bare.output == explicit.output
+    assert "source model " in flat(bare.output) and "4 advances, 0 rollbacks" in flat(bare.output)
+
+
+def test_a_rejected_advance_is_not_called_a_rollback(tmp_path: Path) -> None:
+    """Simple is learnt, medium and hard are not: every advance is rolled straight back (stage stays 0)."""
+    trace = write_trace(tmp_path / "t.csv", [(s, 0.9, 0.2, 0.1) for s in range(500, 6001, 500)])
+    result = runner.invoke(app, ["curriculum", "simulate", "--trace", str(trace)])
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "0->0" not in text and "rollback 0" not in text
+    assert "rejected advance 0 stays (1 rejected)" in text
+    assert "0 advances, 0 rollbacks, 2 rejected advances, 0 forced advances, 10 holds" in text
+    # the JSONL keeps the policy's event kind (a rejected advance backs off like a rollback)
+    lib = simulate_trace(CurriculumConfig(), read_trace(trace))
+    assert lib.counts()["rollback"] == 2 and lib.rejected_advances() == 2
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    rows = [(s, 0.9, 0.2, 0.1) for s in range(500, 3001, 500)]  # one rejected advance, six holds before it
+    trace = write_trace(tmp_path / "t.csv", rows)
+    out = tmp_path / "t.jsonl"
+    result = runner.invoke(app, ["curriculum", "simulate", "--trace", str(trace), "--jsonl", str(out)])
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "0 advances, 0 rollbacks, 1 rejected advance, 0 forced advances, 5 holds" in text, text
+    assert f"wrote {len(out.read_text().splitlines())} records to" in text

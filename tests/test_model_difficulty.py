@@ -145,7 +145,7 @@ def test_missing_ids_are_reported_and_strict_fails(tmp_path, data):
     text = " ".join(result.output.split())
     assert "57 matched, 3 missing of 60 scored samples" in text
     assert "1 of the file's 58 rows match no scored sample" in text
-    assert "3 sample(s) have no model score (e.g. 's057', 's058', 's059')" in text
+    assert "3 samples have no model score (e.g. 's057', 's058', 's059')" in text
     strict = runner.invoke(
         app, ["score", str(raw), "-o", str(tmp_path / "t.parquet"), "--model-scores", str(model), "--strict"]
     )

@@ -79,7 +79,7 @@ def test_two_gloo_processes_equal_one(env, tmp_path):
         [sys.executable, "-m", "pixelis_cli.app", *args], env=_env(), capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "on 2 process(es)" in " ".join(done.stdout.split())
+    assert "on 2 processes" in " ".join(done.stdout.split())
     _close(pl.read_parquet(out), reference)
     assert not shard_dir_for(out).exists()
 

@@ -123,7 +123,7 @@ def test_raw_input_is_scored_on_the_way(tmp_path):
     raw.write_text("\n".join(json.dumps(r) for r in records) + '\n{"no": "trajectory"}\n')
     result = invoke(str(raw), "--by-category", "-o", str(tmp_path / "o"))
     assert result.exit_code == 0, result.output
-    assert "scoring it on the way" in result.output and "1 record(s) rejected" in result.output
+    assert "scoring it on the way" in result.output and "1 record rejected" in result.output
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["input"]["kind"] == "raw" and manifest["n_samples"] == 40
     assert manifest["rejects"] == {"path": "rejects.jsonl", "rows": 1}

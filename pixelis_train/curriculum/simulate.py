@@ -53,9 +53,13 @@ class SimulationResult:
         return list(self.timeline.cooldowns)
 
     def counts(self) -> dict[str, int]:
-        """Number of events of each kind."""
+        """Number of events of each kind (a rejected advance is a 'rollback' event: it backs off too)."""
         counts = Counter(e.kind for e in self.events)
         return {k: counts.get(k, 0) for k in ("hold", "advance", "rollback", "forced_advance")}
+
+    def rejected_advances(self) -> int:
+        """How many of the rollbacks are advances rolled straight back (the stage never changed)."""
+        return sum(is_rejected_advance(e) for e in self.events)
 
     def jsonl_records(self, cfg: CurriculumConfig) -> list[dict[str, Any]]:
         """A run header, then the segments, cooldowns and events (each with its ``type``)."""
@@ -73,6 +77,19 @@ class SimulationResult:
         for event, evaluation in zip(self.events, self.evaluations, strict=True):
             records.append({"type": "event", **event.to_json(), "category_performance": dict(evaluation.performance)})
         return records
+
+
+def is_rejected_advance(event: Event) -> bool:
+    """A 'rollback' event that undid an advance at the same evaluation: the stage stayed as it was."""
+    return event.kind == "rollback" and event.stage_before == event.stage_after
+
+
+def event_label(event: Event) -> tuple[str, str]:
+    """(what happened, the stage change) in words: 'rejected advance', '0 stays (1 rejected)' / 'advance', '0->1'."""
+    if is_rejected_advance(event):
+        tried = event.numbers.get("attempted_stage", event.stage_before + 1)
+        return "rejected advance", f"{event.stage_before} stays ({tried} rejected)"
+    return event.kind.replace("_", " "), f"{event.stage_before}->{event.stage_after}"
 
 
 def write_jsonl(result: SimulationResult, cfg: CurriculumConfig, path: str | Path) -> None:
