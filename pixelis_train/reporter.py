@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pixelis_train.curriculum.events import Event
+from pixelis_train.curriculum.simulate import is_rejected_advance
 from pixelis_train.runlog import TrainRecord
 
 
@@ -78,7 +79,9 @@ class TrainReporter:
 
     def curriculum(self, event: Event, stage_before: str) -> None:
         """A curriculum decision; holds are not shown (every evaluation has one unless something happens)."""
-        if event.kind != "hold":
+        if is_rejected_advance(event):
+            self._line(f"curriculum step {event.step}: rejected advance, stays at {event.stage_name} ({event.reason})")
+        elif event.kind != "hold":
             self._line(
                 f"curriculum step {event.step}: {event.kind} {stage_before} -> {event.stage_name} ({event.reason})"
             )

@@ -9,6 +9,8 @@ from pixelis_data.report import ReportInputError, ReportResult, write_report
 from pixelis_data.report import build_report as build_data_report
 from pixelis_data.report import detect_kind as detect_data_kind
 from pixelis_data.report.html import Section, Table
+from pixelis_train.curriculum.events import Event
+from pixelis_train.curriculum.simulate import event_label
 from pixelis_train.report.experiment import build_experiment_report, is_experiment_dir
 from pixelis_train.report.legs import leg_rows, legs_sentence
 from pixelis_train.report.plots import run_figures
@@ -59,6 +61,12 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def _event_words(event: Event) -> tuple[str, str]:
+    """What happened and the stage change; a rejected advance is not shown as a 'rollback 0 -> 0'."""
+    kind, change = event_label(event)
+    return kind, f"{change} ({event.stage_name})"
+
+
 def run_section(view: RunView) -> Section:
     paragraphs = [legs_sentence(view.legs)]
     if view.start is not None:
@@ -74,10 +82,7 @@ def run_section(view: RunView) -> Section:
         ("from", "to", "event", "why"),
     )
     marked = [e for e in view.events if e.kind != "hold"]
-    event_rows = [
-        [str(i), str(e.step), e.kind, f"{e.stage_before} -> {e.stage_after} ({e.stage_name})", e.reason]
-        for i, e in enumerate(marked, start=1)
-    ]
+    event_rows = [[str(i), str(e.step), *_event_words(e), e.reason] for i, e in enumerate(marked, start=1)]
     events = Table(
         "curriculum events (numbers as in the timeline figure)",
         ["#", "step", "event", "stage", "why"],
