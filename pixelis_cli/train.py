@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from pixelis_cli.common import build_config, console, fail, reexec_under_torchrun, set_option
-from pixelis_core.config_io import ConfigError
+from pixelis_cli.common import build_config, console, err_console, fail, reexec_under_torchrun, set_option
+from pixelis_core.config_io import ConfigError, load_yaml
+from pixelis_core.lock import LockBusyError, dir_lock
+from pixelis_core.text import plural
 
 if TYPE_CHECKING:
     from pixelis_train.config import TrainConfig
@@ -96,6 +100,13 @@ def train(
     grad_accum: int | None = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step."),
     max_length: int | None = typer.Option(None, "--max-length", help="Longest token sequence."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the stream, LoRA init and dropout."),
+    allow_config_change: list[str] | None = typer.Option(
+        None,
+        "--allow-config-change",
+        metavar="KEY[,KEY]",
+        help="With --resume: config keys (or sections) that may differ from the checkpoint's, e.g. "
+        "optim.lr,optim.steps; they are applied and logged. Any other change that alters the run is refused.",
+    ),
     skip_bad_samples: bool = typer.Option(
         False, "--skip-bad-samples", help="Skip and count samples with missing/unreadable images."
     ),
@@ -122,6 +133,9 @@ def train(
     """Curriculum SFT with LoRA: a model + a split directory -> a LoRA adapter, checkpoints and metrics.
 
     Example: pixelis train data/split --model tiny-vl --image-root data/images --out runs/demo --steps 300 --no-live
+
+    Continue it: the same command with --resume auto (with --steps 600 --allow-config-change optim.steps it
+    trains on to step 600); one process at a time writes a run directory.
 
     Torch uses --threads N CPU threads (default: OMP_NUM_THREADS if set, else the CPUs minus one for the data thread).
 
@@ -162,31 +176,96 @@ def train(
     if image_root is not None and not image_root.is_dir():
         fail(f"--image-root {image_root}: not a directory")
     run_dir = out or Path("runs") / f"{split_dir.resolve().name}-{Path(cfg.model.name).name}"
-
     try:
-        from pixelis_train.checkpoint import checkpoint_dirs, resolve_resume
-        from pixelis_train.loop import train as run_training
         from pixelis_train.metrics_log import SinkUnavailableError, check_sinks
-        from pixelis_train.stream import SplitDirError, StreamStateError
+        from pixelis_train.run_control import ResumeConfigError, parse_allowed
+
+        check_sinks(cfg.logging.log_to)
+        allowed = parse_allowed(allow_config_change or [], cfg)
     except ImportError as err:
         fail(str(err))
-    try:
-        check_sinks(cfg.logging.log_to)
-        resume_path = resolve_resume(resume, run_dir)
-    except (SinkUnavailableError, ValueError) as err:
+    except (SinkUnavailableError, ResumeConfigError) as err:
         fail(str(err))
-    if resume is None and checkpoint_dirs(run_dir):
-        fail(f"{run_dir} already holds checkpoints: pass --resume auto to continue, or another --out")
+    with _run_dir_lock(run_dir, main_rank):
+        summary = _train_in(split_dir, cfg, run_dir, resume, allowed, main_rank)
+    if main_rank:
+        render_summary(summary)
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _run_dir_lock(run_dir: Path, main_rank: bool) -> Iterator[None]:
+    """One writer per run directory (rank 0 of a multi-process run holds it for all ranks)."""
+    if not main_rank:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(dir_lock(run_dir, warn=_warn, remove_empty_dir=True))
+        except LockBusyError as err:
+            fail(str(err))
+        except OSError as err:  # a read-only or unwritable --out: name it, no traceback
+            fail(f"--out {run_dir}: cannot write the run directory ({err.strerror or err})")
+        yield
+
+
+def _train_in(
+    split_dir: Path, cfg: TrainConfig, run_dir: Path, resume: str | None, allowed: tuple[str, ...], main_rank: bool
+) -> RunSummary:
+    """Choose the checkpoint, check the run directory, train; a fresh run that fails leaves no run behind."""
+    try:
+        from pixelis_train.checkpoint import resolve_resume
+        from pixelis_train.images import BadSampleError
+        from pixelis_train.loop import train as run_training
+    except ImportError as err:  # torch / transformers / peft missing: the install hint
+        fail(str(err))
+    from pixelis_train.run_control import remove_failed_run, run_entries
+
+    try:
+        resume_path = resolve_resume(resume, run_dir, warn=_warn if main_rank else lambda _: None)
+    except ValueError as err:  # not a checkpoint, or none of them intact (each named)
+        fail(str(err))
+    if resume_path is None and main_rank:  # the other ranks would race rank 0's first writes
+        _check_fresh(run_dir, cfg, resume is not None)
+    before = run_entries(run_dir)
     if main_rank:
         console.print(
-            f"[bold]pixelis train[/] {split_dir} -> {run_dir} (model {cfg.model.name}, {cfg.optim.steps} steps, "
+            f"[bold]pixelis train[/] {split_dir} -> {run_dir} (model {cfg.model.name}, "
+            f"{plural(cfg.optim.steps, 'step')}, "
             f"policy {cfg.curriculum.policy})" + (f", resuming from {resume_path}" if resume_path else "")
         )
     try:
-        summary = run_training(split_dir, cfg, run_dir, resume=resume_path, console=console)
-    except (SplitDirError, StreamStateError) as err:
-        fail(str(err))
-    except ValueError as err:  # bad samples (named), bad model paths, adapter mismatches
-        fail(str(err))
-    if main_rank:
-        render_summary(summary)
+        return run_training(split_dir, cfg, run_dir, resume=resume_path, console=console, allow_config_change=allowed)
+    except BaseException as err:
+        if main_rank and resume_path is None:
+            remove_failed_run(run_dir, before)
+        if isinstance(err, BadSampleError):
+            fail(f"{err}; pass --image-root DIR (where image paths are relative to) or --skip-bad-samples")
+        if isinstance(err, ValueError):  # split / stream / checkpoint / config / model errors, each named
+            fail(str(err))
+        raise
+
+
+def _check_fresh(run_dir: Path, cfg: TrainConfig, resume_asked: bool) -> None:
+    """A fresh start refuses a directory holding another run; with ``--resume auto`` (nothing to resume) it
+    restarts a run that never checkpointed only when that run's config computes the same."""
+    from pixelis_train.config import TrainConfig
+    from pixelis_train.run_control import ResumeConfigError, check_resume_config, run_entries
+    from pixelis_train.tiny import TINY_NAMES
+
+    found = sorted(run_entries(run_dir))
+    if not found:
+        return
+    saved = run_dir / "config.yaml"
+    if not resume_asked or not saved.is_file():
+        fail(
+            f"--out {run_dir} already holds a run ({', '.join(found)}): pass --resume auto to continue it, "
+            "or choose another --out"
+        )
+    try:
+        check_resume_config(load_yaml(TrainConfig, saved), cfg, (), str(saved), tiny_names=TINY_NAMES)
+    except (ConfigError, ResumeConfigError) as err:
+        fail(f"--out {run_dir} holds a run without checkpoints whose config differs, so it cannot restart: {err}")

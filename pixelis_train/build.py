@@ -4,12 +4,17 @@
 run's fixed parts (:class:`Run`, built once) and its moving parts (:class:`TrainProgress`, restored
 from the checkpoint when resuming). The order of the calls matters for exact reproducibility: the
 seed is set before the tiny model and LoRA are initialised, and the RNG states are restored last.
+
+What can be checked without the model is checked first (``preflight.preflight``: the checkpoint's config
+against this one, its stream state against the split, missing images), and nothing is written into
+the run directory before every check passed: ``config.yaml`` is written last, once the checkpoint is
+restored, so a refused resume leaves the directory as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +30,7 @@ from pixelis_train.batch import collate, format_rows
 from pixelis_train.chat import IGNORE_INDEX, ChatFormatter, Example
 from pixelis_train.checkpoint import (
     Checkpoint,
-    check_resumable,
     checkpoint_world_size,
-    read_checkpoint,
     read_optimizer,
     restore_adapter,
     restore_rng,
@@ -37,9 +40,10 @@ from pixelis_train.curriculum.policy import CurriculumPolicy, make_policy, shuff
 from pixelis_train.evaluate import eval_example
 from pixelis_train.metrics_log import MetricsLogger
 from pixelis_train.models import add_lora, load_base, trainable_summary
+from pixelis_train.preflight import preflight
 from pixelis_train.progress import TrainProgress
-from pixelis_train.run_control import lr_lambda
-from pixelis_train.runlog import METRICS_FILE, StartRecord, truncate_run_log
+from pixelis_train.run_control import ConfigChange, apply_optim_changes, lr_lambda
+from pixelis_train.runlog import METRICS_FILE, ResumeRecord, StartRecord, reconcile_run_log
 from pixelis_train.stream import CurriculumStream, SplitFiles, StreamConfig
 from pixelis_train.threads import apply_cpu_threads
 from pixelis_train.tiny import TINY_NAMES, build_tiny, corpus_from_split
@@ -77,42 +81,35 @@ class Run:
 
 
 def build_run(
-    split_dir: Path, cfg: TrainConfig, run_dir: Path, ctx: distributed.DistContext, resume: Path | None
+    split_dir: Path,
+    cfg: TrainConfig,
+    run_dir: Path,
+    ctx: distributed.DistContext,
+    resume: Path | None,
+    allow_config_change: Sequence[str] = (),
 ) -> tuple[Run, TrainProgress]:
-    """Everything the loop needs, and the progress to start from (step 0, or the checkpoint's)."""
+    """Everything the loop needs, and the progress to start from (step 0, or the checkpoint's).
+
+    ``allow_config_change``: config keys (or sections) that may differ from the checkpoint's; they are
+    applied (``run_control.apply_optim_changes`` for the optimizer and schedule) and logged as a
+    ``resume`` record. Any other difference is refused.
+    """
+    policy, stream = _policy_and_stream(split_dir, cfg, ctx)
+    initial = policy.initial_state()
+    ckpt, changes = preflight(split_dir, cfg, ctx, resume, allow_config_change, stream)  # before any write
     run_dir.mkdir(parents=True, exist_ok=True)
-    if ctx.is_main:
-        write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     device = ctx.device
     autocast = (
         (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     )
     apply_cpu_threads(device.type, cfg.model.cpu_threads)
     torch.manual_seed(cfg.seed)
-    source, base, peft_model, ckpt = _model(split_dir, cfg, run_dir, ctx, resume)
+    source, base, peft_model = _model(split_dir, cfg, run_dir, ctx, ckpt)
     model = distributed.wrap(peft_model, ctx)
     distributed.seed_rank(cfg.seed, ctx)
     image_root = Path(cfg.data.image_root) if cfg.data.image_root else None
     formatter = ChatFormatter(base.tokenizer, cfg.data.format, base.image_processor, image_root)
     pad_id = int(base.tokenizer.pad_token_id)
-
-    files = SplitFiles(split_dir)
-    # 'none' with static_weights null mixes in proportion to the split's drawable training rows
-    policy = make_policy(cfg.curriculum.with_category_sizes({c: f.n_drawable for c, f in files.categories.items()}))
-    initial = policy.initial_state()
-    stream = CurriculumStream(
-        files,
-        StreamConfig(
-            global_batch=cfg.optim.micro_batch * cfg.optim.grad_accum * ctx.world_size,
-            micro_batch=cfg.optim.micro_batch,
-            world_size=ctx.world_size,
-            rank=ctx.rank,
-            seed=cfg.seed,
-            mode=cfg.data.stream_mode,
-            shuffle_labels=shuffles_labels(cfg.curriculum),
-        ),
-        weights=policy.weights(initial),
-    )
     progress = TrainProgress(curriculum=initial, stream=stream.state_dict())
     eval_sets = _eval_sets(split_dir, stream, formatter, cfg, progress)
     filler = collate([next(iter(eval_sets.values()))[0]], pad_id)
@@ -132,10 +129,9 @@ def build_run(
     )
     if ckpt is not None:
         _restore(ckpt, progress, model, optimizer, scheduler, stream, policy, cfg, ctx)
-    if ctx.is_main:
-        # a fresh run in a reused directory starts a fresh log; a resumed one drops what follows the checkpoint
-        truncate_run_log(run_dir / METRICS_FILE, progress.step if ckpt is not None else -1)
-    logger = MetricsLogger(run_dir, cfg.logging.log_to, cfg.logging.project, to_dict(cfg), enabled=ctx.is_main)
+        if any(c.key.startswith("optim.") for c in changes):
+            apply_optim_changes(cfg.optim, optimizer, scheduler)
+    logger = _open_log(run_dir, cfg, ctx, ckpt, changes)
     if resume is None:
         n_trainable, n_total = trainable_summary(peft_model)
         logger.log(
@@ -174,10 +170,51 @@ def build_run(
     return run, progress
 
 
+def _open_log(
+    run_dir: Path, cfg: TrainConfig, ctx: distributed.DistContext, ckpt: Checkpoint | None, changes: list[ConfigChange]
+) -> MetricsLogger:
+    """Every check passed: only now the run directory changes (config.yaml, the log made to agree with the
+    checkpoint, a ``resume`` record of the changes applied)."""
+    if ctx.is_main:
+        write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+        # a fresh run in a reused directory starts a fresh log; a resumed one is cut back (or completed) to
+        # its checkpoint, whatever a kill left after it
+        reconcile_run_log(run_dir / METRICS_FILE, ckpt.step if ckpt is not None else -1, ckpt and str(ckpt.path))
+    logger = MetricsLogger(run_dir, cfg.logging.log_to, cfg.logging.project, to_dict(cfg), enabled=ctx.is_main)
+    if ckpt is not None and changes:
+        applied = {c.key: [c.before, c.after] for c in changes}
+        logger.log(ResumeRecord(step=ckpt.step, checkpoint=str(ckpt.path), changes=applied))
+    return logger
+
+
+def _policy_and_stream(
+    split_dir: Path, cfg: TrainConfig, ctx: distributed.DistContext
+) -> tuple[CurriculumPolicy, CurriculumStream]:
+    """The curriculum policy and this rank's stream over the split, at the policy's initial weights
+    (torch-free and seeded on their own: built before the model, the RNG order is unchanged)."""
+    files = SplitFiles(split_dir)
+    # 'none' with static_weights null mixes in proportion to the split's drawable training rows
+    policy = make_policy(cfg.curriculum.with_category_sizes({c: f.n_drawable for c, f in files.categories.items()}))
+    stream = CurriculumStream(
+        files,
+        StreamConfig(
+            global_batch=cfg.optim.micro_batch * cfg.optim.grad_accum * ctx.world_size,
+            micro_batch=cfg.optim.micro_batch,
+            world_size=ctx.world_size,
+            rank=ctx.rank,
+            seed=cfg.seed,
+            mode=cfg.data.stream_mode,
+            shuffle_labels=shuffles_labels(cfg.curriculum),
+        ),
+        weights=policy.weights(policy.initial_state()),
+    )
+    return policy, stream
+
+
 def _model(
-    split_dir: Path, cfg: TrainConfig, run_dir: Path, ctx: distributed.DistContext, resume: Path | None
-) -> tuple[str, Any, Any, Checkpoint | None]:
-    """The base model (tiny ones built from the split's text by rank 0) with LoRA, and the checkpoint."""
+    split_dir: Path, cfg: TrainConfig, run_dir: Path, ctx: distributed.DistContext, ckpt: Checkpoint | None
+) -> tuple[str, Any, Any]:
+    """The base model (tiny ones built from the split's text by rank 0) with LoRA, the checkpoint's adapter."""
     source = cfg.model.name
     if source in TINY_NAMES:
         if ctx.is_main:
@@ -190,11 +227,9 @@ def _model(
     load_device = torch.device("cpu") if ctx.strategy == "fsdp" else ctx.device
     base = load_base(source, cfg.model, load_device, compute_device=ctx.device)
     peft_model = add_lora(base, cfg.lora, cfg.model)  # the same initial weights on every rank (same seed)
-    ckpt = read_checkpoint(resume) if resume is not None else None
     if ckpt is not None:
-        check_resumable(ckpt, ctx.strategy, ctx.world_size, warn=ctx.is_main)
         restore_adapter(ckpt, peft_model)  # before sharding: FSDP shards what it is given
-    return source, base, peft_model, ckpt
+    return source, base, peft_model
 
 
 def _eval_sets(

@@ -7,19 +7,24 @@
         rng-rank1.pt ...    the same for every other rank of a multi-process run
         state.json          step, stream state, curriculum state, loop state (early stopping, counters)
         config.yaml         the resolved TrainConfig
+        manifest.json       bytes and sha256 of every other file (written last, before the rename)
 
 Under torchrun only rank 0 writes; what other ranks hold (RNG states, FSDP shards) is gathered to it
-first. A directory named ``step-*`` is complete by construction (the rename is the last act), so
-``--resume auto`` simply takes the highest step. Only the last ``keep_last`` are kept.
+first. A directory named ``step-*`` is complete by construction (the rename is the last act), but a disk
+can still corrupt or truncate its files afterwards: ``--resume auto`` verifies the newest against its
+manifest and falls back to the newest good one (with a warning naming the bad one). Anything that cannot
+be read is a :class:`CheckpointError` naming the file. Only the last ``keep_last`` are kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
 import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,9 @@ torch = require("torch")
 
 CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
+MANIFEST = "manifest.json"
+STATE = "state.json"
+ADAPTER_WEIGHTS = f"{ADAPTER}/adapter_model.safetensors"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -46,16 +54,89 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
-    """``None`` -> no resume; ``auto`` -> the latest checkpoint of run_dir (None if there is none); else a path."""
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: corrupt, truncated or written for another model; names the file."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: Path) -> None:
+    """``manifest.json``: bytes and sha256 of every file under ``directory`` (call it last)."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+    entries = {p.relative_to(directory).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    (directory / MANIFEST).write_text(json.dumps({"files": entries}, indent=2, sort_keys=True) + "\n")
+
+
+def verify_checkpoint(path: Path) -> str | None:
+    """What is wrong with the checkpoint at ``path`` (naming the file), or None when it is intact.
+
+    Checked against its manifest: every file there, with its size and checksum. A checkpoint from
+    before manifests existed is checked for a readable ``state.json`` only.
+    """
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        try:
+            read_checkpoint(path)
+        except CheckpointError as err:
+            return str(err)
+        return None
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        expected = {str(name): (int(e["bytes"]), str(e["sha256"])) for name, e in entries.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        return f"{manifest}: not a checkpoint manifest ({err})"
+    for name, (size, sha) in expected.items():
+        file = path / name
+        if not file.is_file():
+            return f"{file}: missing (listed in {MANIFEST})"
+        actual = file.stat().st_size
+        if actual != size:
+            return f"{file}: {actual} bytes, {MANIFEST} says {size} (truncated or overwritten)"
+        if _sha256(file) != sha:
+            return f"{file}: checksum differs from {MANIFEST} (corrupt)"
+    return None
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+def resolve_resume(resume: str | None, run_dir: Path, warn: Callable[[str], None] | None = None) -> Path | None:
+    """``None`` -> no resume; ``auto`` -> the newest intact checkpoint of run_dir (None if there is none);
+    else that checkpoint directory, which must be intact.
+
+    ``auto`` skips a corrupt checkpoint for the newest good one, saying so through ``warn`` (default:
+    a ``UserWarning``); with none good it raises :class:`CheckpointError` listing why each is bad.
+    """
     if resume is None:
         return None
+    warn = warn or _warn
     if resume == "auto":
-        found = checkpoint_dirs(run_dir)
-        return found[-1] if found else None
+        bad: list[tuple[Path, str]] = []
+        for path in reversed(checkpoint_dirs(run_dir)):
+            problem = verify_checkpoint(path)
+            if problem is None:
+                for skipped, why in bad:
+                    warn(f"skipping checkpoint {skipped.name}: {why}; resuming from {path.name} instead")
+                return path
+            bad.append((path, problem))
+        if bad:
+            raise CheckpointError(
+                f"no usable checkpoint in {run_dir / CHECKPOINTS}: " + "; ".join(f"{p.name}: {why}" for p, why in bad)
+            )
+        return None
     path = Path(resume)
-    if not (path / "state.json").is_file():
+    if not (path / STATE).is_file():
         raise ValueError(f"--resume {resume}: not a checkpoint directory (no state.json)")
+    problem = verify_checkpoint(path)
+    if problem is not None:
+        raise CheckpointError(f"--resume {resume}: {problem}")
     return path
 
 
@@ -105,6 +186,7 @@ def save_checkpoint(
             torch.save(rng, tmp / _rng_file(rank))
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2, sort_keys=True) + "\n")
         (tmp / "config.yaml").write_text(dump_yaml(config))
+        write_manifest(tmp)
     for old in checkpoint_dirs(run_dir)[:-keep_last]:
         shutil.rmtree(old)
     return final
@@ -124,26 +206,66 @@ class Checkpoint:
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
-    """The step and JSON state of the checkpoint at ``path``."""
-    state = json.loads((path / "state.json").read_text())
-    return Checkpoint(path, int(state["step"]), state)
+    """The step and JSON state of the checkpoint at ``path``; :class:`CheckpointError` names a bad state.json."""
+    file = path / STATE
+    try:
+        state = json.loads(file.read_text(encoding="utf-8"))
+        return Checkpoint(path, int(state["step"]), state)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{file}: not a readable checkpoint state ({err})") from None
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{file}: not a checkpoint state (no integer 'step')") from None
+
+
+def _unreadable(file: Path, err: Exception) -> CheckpointError:
+    first = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:160]  # the gist, not a paragraph
+    return CheckpointError(f"{file}: unreadable ({type(err).__name__}: {first})")
+
+
+def _torch_load(file: Path) -> Any:
+    try:
+        return torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, OSError ... for a bad file
+        raise _unreadable(file, err) from None
+
+
+def _lora_rank(adapter_config: Path) -> Any:
+    try:
+        return json.loads(adapter_config.read_text(encoding="utf-8")).get("r")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def restore_adapter(ckpt: Checkpoint, model: Any) -> None:
     """Load the adapter weights of ``ckpt`` into the (not yet wrapped or sharded) PEFT model."""
     peft = require("peft")
     safetensors = require("safetensors.torch")
-    weights = safetensors.load_file(str(ckpt.path / ADAPTER / "adapter_model.safetensors"))
-    result = peft.set_peft_model_state_dict(model, weights)
+    file = ckpt.path / ADAPTER_WEIGHTS
+    try:
+        weights = safetensors.load_file(str(file))
+    except Exception as err:  # SafetensorError, OSError: a truncated or missing file
+        raise _unreadable(file, err) from None
+    try:
+        result = peft.set_peft_model_state_dict(model, weights)
+    except RuntimeError as err:  # size mismatch: another LoRA rank or another base model
+        saved_r = _lora_rank(ckpt.path / ADAPTER / "adapter_config.json")
+        now_r = getattr(getattr(model, "peft_config", {}).get("default"), "r", None)
+        first = str(err).strip().splitlines()[-1].strip()[:200]
+        raise CheckpointError(
+            f"{file}: does not fit the model (LoRA r={saved_r} in the checkpoint, r={now_r} now: {first})"
+        ) from None
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:
-        raise ValueError(f"{ckpt.path}: adapter does not match the model (unexpected {unexpected[:3]})")
+        raise CheckpointError(f"{file}: adapter does not match the model (unexpected {unexpected[:3]})")
 
 
 def read_optimizer(ckpt: Checkpoint) -> dict[str, Any]:
     """``{"optimizer": ..., "scheduler": ...}`` as saved (load the optimizer part with
     :func:`pixelis_train.distributed.load_optimizer_state`)."""
-    return torch.load(ckpt.path / "optimizer.pt", map_location="cpu", weights_only=False)
+    saved = _torch_load(ckpt.path / "optimizer.pt")
+    if not isinstance(saved, dict) or not {"optimizer", "scheduler"} <= saved.keys():
+        raise CheckpointError(f"{ckpt.path / 'optimizer.pt'}: not an optimizer checkpoint")
+    return saved
 
 
 def checkpoint_world_size(ckpt: Checkpoint) -> int:
@@ -178,7 +300,7 @@ def restore_rng(ckpt: Checkpoint, rank: int) -> None:
     path = ckpt.path / _rng_file(rank)
     if not path.is_file():
         raise ValueError(f"{ckpt.path}: no RNG state for rank {rank} ({path.name} is missing)")
-    set_rng_state(torch.load(path, weights_only=False))
+    set_rng_state(_torch_load(path))
 
 
 def average_adapters(dirs: list[Path], out_dir: Path) -> Path:

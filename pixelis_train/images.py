@@ -1,7 +1,8 @@
-"""Loading sample images relative to an image root, and ZOOM_IN crops of them.
+"""Loading sample images relative to an image root, ZOOM_IN crops of them, and the up-front check for missing ones.
 
 A missing or unreadable image raises :class:`BadSampleError` naming the sample; the caller decides
 whether that stops the run or becomes a counted skip (``skip_bad_samples``). Nothing is dropped silently.
+:func:`missing_images` finds missing files of a whole split before a run builds its model.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import base64
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from pixelis_train._deps import require
+from pixelis_train.stream.split_files import open_arrow
 
 Image = require("PIL.Image")
 
@@ -123,3 +128,67 @@ def clamp_bbox(
 def crop(image: Any, bbox: tuple[float, float, float, float]) -> Any:
     """The region of ``image`` under ``bbox`` (clamped; degenerate boxes grown to :data:`MIN_CROP`)."""
     return image.crop(clamp_bbox(bbox, image.width, image.height))
+
+
+@dataclass(frozen=True)
+class MissingImages:
+    """Image files of a split that do not exist (checked before a run builds its model)."""
+
+    samples: int
+    """Samples (of every split file) with at least one missing image."""
+    files: int
+    """Distinct missing files."""
+    checked: int
+    """Distinct image files referenced (inline data and URLs are not files: not counted)."""
+    first_sample: str | None = None
+    first_path: Path | None = None
+
+    def message(self, split_dir: Path) -> str:
+        """One line naming the first missing file and the two flags that fix it."""
+        return (
+            f"sample {self.first_sample!r}: image not found: {self.first_path} ({self.samples} sample(s) of "
+            f"{split_dir} miss {self.files} of {self.checked} image file(s)); pass --image-root DIR, the "
+            "directory the image paths are relative to (data.image_root), or --skip-bad-samples to skip and "
+            "count those samples (data.skip_bad_samples)"
+        )
+
+
+def _referenced(path: Path) -> pl.DataFrame:
+    """(sample_id, path) of every source image and every observation image a split file names."""
+    frame = pl.from_arrow(open_arrow(path).select(["sample_id", "images", "trajectory"]))
+    source = frame.select("sample_id", pl.col("images").alias("path")).explode("path")
+    results = frame.select("sample_id", pl.col("trajectory").list.eval(pl.element().struct.field("result")))
+    results = results.explode("trajectory").drop_nulls("trajectory")
+    observed = [
+        results.select("sample_id", pl.col("trajectory").str.json_path_match(f"$.{key}").alias("path"))
+        for key in ("image", "image_path")
+    ]
+    return pl.concat([source, *observed]).filter(
+        pl.col("path").is_not_null()
+        & (pl.col("path") != "")
+        & ~pl.col("path").str.starts_with("data:")
+        & ~pl.col("path").str.contains(r"^https?://")
+    )
+
+
+def missing_images(split_dir: Path, image_root: Path | None, names: Sequence[str]) -> MissingImages:
+    """Which image files the split files ``names`` (``simple``, ..., ``eval``) reference that do not exist.
+
+    One stat per distinct file; the rows themselves are handled as Polars columns.
+    """
+    refs = pl.concat(
+        [_referenced(split_dir / f"{name}.arrow") for name in names if (split_dir / f"{name}.arrow").is_file()]
+    )
+    paths = refs.get_column("path").unique(maintain_order=True).to_list()
+    gone = [p for p in paths if not resolve_image_path(p, image_root).is_file()]
+    if not gone:
+        return MissingImages(0, 0, len(paths))
+    bad = refs.filter(pl.col("path").is_in(gone))
+    first = bad.row(0, named=True)
+    return MissingImages(
+        samples=bad.get_column("sample_id").n_unique(),
+        files=len(gone),
+        checked=len(paths),
+        first_sample=str(first["sample_id"]),
+        first_path=resolve_image_path(first["path"], image_root),
+    )

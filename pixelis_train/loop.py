@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,14 +72,16 @@ def train(
     *,
     resume: Path | None = None,
     console: Console | None = None,
+    allow_config_change: Sequence[str] = (),
 ) -> RunSummary:
     """Fine-tune ``cfg.model`` with LoRA on the split at ``split_dir``; outputs go to ``run_dir``.
 
     Launched by torchrun, every rank calls this; it joins the process group for the run's duration.
+    ``allow_config_change``: the config keys a resume may change (``build.build_run``).
     """
     with distributed.session(cfg.distributed) as ctx:
         console = console if (console is not None and ctx.is_main) else Console(quiet=True)
-        run, progress = build_run(split_dir, cfg, run_dir, ctx, resume)
+        run, progress = build_run(split_dir, cfg, run_dir, ctx, resume, allow_config_change)
         return _loop(run, progress, console)
 
 

@@ -8,6 +8,7 @@ One JSON object per line, each with ``kind`` and the optimizer ``step``:
   ``<category>/skill/<skill>/<field>`` (``final`` on the summary-only last one);
 - ``curriculum``: the policy's event (``Event.to_json()``) and its ``curriculum/*`` numbers for the sinks;
 - ``checkpoint``: where the checkpoint of that step went;
+- ``resume``: a resume that applied config changes (``--allow-config-change``): key -> [before, after];
 - ``end``: how the run stopped, where the time went (``time_*``) and the sample counts (``samples_*``).
 
 Writer and reader both go through these classes, so renaming a field is one change here, never a
@@ -142,6 +143,17 @@ class CheckpointRecord:
 
 
 @dataclass(frozen=True)
+class ResumeRecord:
+    """A resume from ``checkpoint`` that applied the config changes the user allowed."""
+
+    kind: ClassVar[str] = "resume"
+    step: int
+    checkpoint: str
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    """Config key -> [the checkpoint's value, the value the run goes on with]."""
+
+
+@dataclass(frozen=True)
 class EndRecord:
     """The last line of a run that returned (completed, stopped early or interrupted by a signal)."""
 
@@ -169,9 +181,10 @@ class EndRecord:
         return cls(int(data["step"]), str(data["stopped"]), times, samples)
 
 
-Record = StartRecord | TrainRecord | EvalRecord | CurriculumRecord | CheckpointRecord | EndRecord
+Record = StartRecord | TrainRecord | EvalRecord | CurriculumRecord | CheckpointRecord | ResumeRecord | EndRecord
 RECORD_KINDS: dict[str, type] = {
-    cls.kind: cls for cls in (StartRecord, TrainRecord, EvalRecord, CurriculumRecord, CheckpointRecord, EndRecord)
+    cls.kind: cls
+    for cls in (StartRecord, TrainRecord, EvalRecord, CurriculumRecord, CheckpointRecord, ResumeRecord, EndRecord)
 }
 
 
@@ -235,9 +248,20 @@ def read_run_log(path: Path) -> RunLog:
 
 def truncate_run_log(path: Path, last_step: int) -> None:
     """Keep only the lines of records with ``step <= last_step`` (atomically); used when resuming."""
+    reconcile_run_log(path, last_step, None)
+
+
+def reconcile_run_log(path: Path, last_step: int, checkpoint: str | None) -> None:
+    """Make the log agree with the checkpoint a run resumes from (atomically), whatever a kill left.
+
+    Lines of records after ``last_step`` are dropped (the training they describe is redone), as are
+    lines torn mid-write. When ``checkpoint`` (the directory of the step-``last_step`` checkpoint) is
+    given and the log lacks its ``checkpoint`` record (killed after the directory was renamed in, before
+    the line was written), the record is appended: it is the last line the run wrote for that step.
+    """
     if not path.exists():
         return
-    kept = []
+    kept, logged = [], False
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = from_json(json.loads(line))
@@ -245,4 +269,7 @@ def truncate_run_log(path: Path, last_step: int) -> None:
             continue  # a line torn by a kill mid-write; the work it describes is redone
         if record.step <= last_step:
             kept.append(line)
+            logged = logged or (isinstance(record, CheckpointRecord) and record.step == last_step)
+    if checkpoint is not None and not logged:
+        kept.append(dumps(CheckpointRecord(step=last_step, path=checkpoint)))
     write_text_atomic(path, "".join(line + "\n" for line in kept))

@@ -151,8 +151,9 @@ def test_killed_experiment_resumes_and_a_failed_run_is_reported(setup, tmp_path:
     assert after[: len(kept)] == kept and len(log.of(runlog.StartRecord)) == 1  # resumed, not restarted
     assert f"resuming from {runs / 'none-seed1' / 'checkpoints'}" in (runs / "none-seed1" / "train.out").read_text()
     error = (runs / "none-seed2" / "error.txt").read_text()
-    # the child's own one-line error (here: the JSON error of the corrupt state.json) ends the stderr tail
-    assert error.startswith("run none-seed2 failed: exit code 2 after ") and "error: Expecting property name" in error
+    # the child's own one-line error (here: the corrupt state.json, named) ends the stderr tail
+    assert error.startswith("run none-seed2 failed: exit code 2 after ")
+    assert "step-00000002/state.json: not a readable checkpoint state (Expecting property name" in error
     flat = " ".join(result.output.split())
     assert "failed: none-seed2" in flat and "1 completed, 1 already finished, 1 failed" in flat
     comparison = json.loads((out / "comparison.json").read_text())

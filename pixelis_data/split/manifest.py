@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelis_core.atomic import write_json_atomic
+from pixelis_core.lock import LOCK_NAME
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -58,7 +59,7 @@ def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
         raise FileExistsError(f"{out_dir}: exists and is not a directory")
     if overwrite or not out_dir.exists() or read_manifest(out_dir) is not None:
         return
-    if any(out_dir.iterdir()):
+    if any(p.name != LOCK_NAME for p in out_dir.iterdir()):  # the lock of this very write does not count
         raise FileExistsError(
             f"{out_dir}: directory is not empty and holds no pixelis manifest; pass --overwrite to write into it"
         )
