@@ -16,17 +16,15 @@ from pixelis_cli.common import build_config, console, err_console, fail, reexec_
 from pixelis_core.config_io import ConfigError, load_yaml
 from pixelis_core.lock import LockBusyError, dir_lock
 from pixelis_core.text import plural
+from pixelis_train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from pixelis_train.config import TrainConfig
     from pixelis_train.loop import RunSummary
 
 
 def resolve_config(config_path: Path | None, overrides: dict[str, Any], sets: Sequence[str] = ()) -> TrainConfig:
     """The config file (or defaults), then ``--set`` items, then CLI overrides (dotted field -> value; None =
     not given). Raises ConfigError listing every problem."""
-    from pixelis_train.config import TrainConfig
-
     return build_config(TrainConfig, config_path, sets, overrides)
 
 
@@ -76,30 +74,58 @@ def render_summary(summary: RunSummary) -> None:
     console.print(f"metrics: {summary.run_dir / 'metrics.jsonl'}   checkpoints: {summary.run_dir / 'checkpoints'}")
 
 
+_DEFAULTS = TrainConfig()
+
+
+def _default(dotted: str) -> str:
+    """' [default: X]' of a TrainConfig field; the flag itself defaults to None so that --config wins."""
+    value: Any = _DEFAULTS
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    # escaped bracket: help text is rich markup, where [default: ...] would read as a style tag
+    return f" \\[default: {value}, or the --config file's]"
+
+
 def train(
     split_dir: Path = typer.Argument(
         ..., metavar="SPLIT_DIR", help="A `pixelis split` directory (simple/medium/hard/eval .arrow)."
     ),
     model: str | None = typer.Option(
-        None, "--model", help="tiny-vl | tiny-text (tiny random models built offline) | local dir | hub id."
+        None,
+        "--model",
+        help="tiny-vl | tiny-text (tiny random models built offline) | local dir | hub id." + _default("model.name"),
     ),
     config: Path | None = typer.Option(None, "--config", help="TrainConfig YAML (shape of configs/train.yaml)."),
     sets: list[str] = set_option("optim.lr=0.05"),
     image_root: Path | None = typer.Option(None, "--image-root", help="Directory image paths are relative to."),
-    steps: int | None = typer.Option(None, "--steps", help="Total optimizer steps."),
+    steps: int | None = typer.Option(None, "--steps", help="Total optimizer steps." + _default("optim.steps")),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default: runs/SPLIT-MODEL)."),
     resume: str | None = typer.Option(None, "--resume", help="'auto' (latest checkpoint of --out) or a path."),
     log_to: list[str] | None = typer.Option(None, "--log-to", help="Also log to wandb / tensorboard."),
     policy: str | None = typer.Option(
-        None, "--policy", help="Curriculum policy: adaptive | fixed | none | shuffled | anti."
+        None,
+        "--policy",
+        help="Curriculum policy: adaptive | fixed | none | shuffled | anti." + _default("curriculum.policy"),
     ),
-    eval_interval: int | None = typer.Option(None, "--eval-interval", help="Steps between evaluations."),
-    save_interval: int | None = typer.Option(None, "--save-interval", help="Steps between checkpoints."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate."),
-    micro_batch: int | None = typer.Option(None, "--micro-batch", help="Samples per forward pass."),
-    grad_accum: int | None = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step."),
-    max_length: int | None = typer.Option(None, "--max-length", help="Longest token sequence."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the stream, LoRA init and dropout."),
+    eval_interval: int | None = typer.Option(
+        None, "--eval-interval", help="Steps between evaluations." + _default("curriculum.eval_interval")
+    ),
+    save_interval: int | None = typer.Option(
+        None, "--save-interval", help="Steps between checkpoints." + _default("checkpoint.save_interval")
+    ),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate." + _default("optim.lr")),
+    micro_batch: int | None = typer.Option(
+        None, "--micro-batch", help="Samples per forward pass." + _default("optim.micro_batch")
+    ),
+    grad_accum: int | None = typer.Option(
+        None, "--grad-accum", help="Micro-batches per optimizer step." + _default("optim.grad_accum")
+    ),
+    max_length: int | None = typer.Option(
+        None, "--max-length", help="Longest token sequence." + _default("data.format.max_length")
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the stream, LoRA init and dropout." + _default("seed")
+    ),
     allow_config_change: list[str] | None = typer.Option(
         None,
         "--allow-config-change",

@@ -50,6 +50,22 @@ def test_value_options_keep_their_type():
     assert re.search(r"--no-live\s+No live progress", result.output)
 
 
+def test_train_flags_show_the_config_defaults():
+    from pixelis_train.config import TrainConfig
+
+    defaults = TrainConfig()
+    flat = " ".join(runner.invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).output.split())
+    expected = {
+        "Total optimizer steps.": defaults.optim.steps,
+        "Peak learning rate.": defaults.optim.lr,
+        "Micro-batches per optimizer step.": defaults.optim.grad_accum,
+        "Steps between evaluations.": defaults.curriculum.eval_interval,
+        "Longest token sequence.": defaults.data.format.max_length,
+    }
+    for text, value in expected.items():
+        assert f"{text} [default: {value}, or the --config file's]" in flat
+
+
 def test_version_prints_the_package_version():
     import pixelis_data
 
