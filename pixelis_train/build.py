@@ -174,14 +174,15 @@ def _open_log(
     run_dir: Path, cfg: TrainConfig, ctx: distributed.DistContext, ckpt: Checkpoint | None, changes: list[ConfigChange]
 ) -> MetricsLogger:
     """Every check passed: only now the run directory changes (config.yaml, the log made to agree with the
-    checkpoint, a ``resume`` record of the changes applied)."""
+    checkpoint, a ``resume`` record with the config changes applied, if any)."""
     if ctx.is_main:
         write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
         # a fresh run in a reused directory starts a fresh log; a resumed one is cut back (or completed) to
         # its checkpoint, whatever a kill left after it
         reconcile_run_log(run_dir / METRICS_FILE, ckpt.step if ckpt is not None else -1, ckpt and str(ckpt.path))
     logger = MetricsLogger(run_dir, cfg.logging.log_to, cfg.logging.project, to_dict(cfg), enabled=ctx.is_main)
-    if ckpt is not None and changes:
+    if ckpt is not None:
+        # every resume is marked (a SIGKILL'd leg has no end record; the report tells legs apart by this)
         applied = {c.key: [c.before, c.after] for c in changes}
         logger.log(ResumeRecord(step=ckpt.step, checkpoint=str(ckpt.path), changes=applied))
     return logger

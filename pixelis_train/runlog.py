@@ -144,7 +144,7 @@ class CheckpointRecord:
 
 @dataclass(frozen=True)
 class ResumeRecord:
-    """A resume from ``checkpoint`` that applied the config changes the user allowed."""
+    """A resume from ``checkpoint`` (every resume writes one), with the config changes the user allowed."""
 
     kind: ClassVar[str] = "resume"
     step: int

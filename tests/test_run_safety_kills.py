@@ -17,6 +17,7 @@ from pixelis_core.config_io import load_yaml
 from pixelis_train.checkpoint import checkpoint_dirs, resolve_resume
 from pixelis_train.config import TrainConfig
 from pixelis_train.loop import train
+from pixelis_train.report.legs import run_legs
 from pixelis_train.runlog import TrainRecord, read_run_log
 
 pytestmark = pytest.mark.slow
@@ -80,7 +81,7 @@ def _deterministic(run: Path) -> list[dict]:
     return [
         {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
         for r in read_run_log(run / "metrics.jsonl").as_json()
-        if r["kind"] not in ("start", "end")
+        if r["kind"] not in ("start", "end", "resume")
     ]
 
 
@@ -122,6 +123,9 @@ def test_a_run_killed_at_each_point_resumes_to_the_uninterrupted_log(base, tmp_p
     assert (summary.start_step, summary.steps_done) == (resumes_at, 4)
     assert _deterministic(run) == _deterministic(straight)
     assert read_run_log(run / "metrics.jsonl").bad_lines == 0
+    # the killed process wrote no end record; the resume record still makes it a leg of its own
+    legs = run_legs(read_run_log(run / "metrics.jsonl").records)
+    assert [(leg.start, leg.end is None) for leg in legs] == [(0, True), (resumes_at, False)]
     a = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(run / "adapter" / "adapter_model.safetensors"))
     assert a.keys() == b.keys()

@@ -56,7 +56,7 @@ def _deterministic(run: Path) -> list[dict]:
     return [
         {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
         for r in read_run_log(run / "metrics.jsonl").as_json()
-        if r["kind"] not in ("start", "end")
+        if r["kind"] not in ("start", "end", "resume")
     ]
 
 
