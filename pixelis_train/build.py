@@ -19,14 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-
 from pixelis_core.atomic import write_text_atomic
 from pixelis_core.config_io import dump_yaml, to_dict
-from pixelis_data.schema import CATEGORIES
 from pixelis_train import distributed
 from pixelis_train._deps import require
-from pixelis_train.batch import collate, format_rows
+from pixelis_train.batch import collate
 from pixelis_train.chat import IGNORE_INDEX, ChatFormatter, Example
 from pixelis_train.checkpoint import (
     Checkpoint,
@@ -37,7 +34,7 @@ from pixelis_train.checkpoint import (
 )
 from pixelis_train.config import TrainConfig
 from pixelis_train.curriculum.policy import CurriculumPolicy, make_policy, shuffles_labels
-from pixelis_train.evaluate import eval_example
+from pixelis_train.evaluate import eval_sets as evaluate_sets
 from pixelis_train.metrics_log import MetricsLogger
 from pixelis_train.models import add_lora, load_base, trainable_summary
 from pixelis_train.preflight import preflight
@@ -111,7 +108,7 @@ def build_run(
     formatter = ChatFormatter(base.tokenizer, cfg.data.format, base.image_processor, image_root)
     pad_id = int(base.tokenizer.pad_token_id)
     progress = TrainProgress(curriculum=initial, stream=stream.state_dict())
-    eval_sets = _eval_sets(split_dir, stream, formatter, cfg, progress)
+    eval_sets = evaluate_sets(split_dir, stream, formatter, cfg.eval, cfg.data, progress.format_stats)
     filler = collate([next(iter(eval_sets.values()))[0]], pad_id)
     filler["labels"][:] = IGNORE_INDEX
 
@@ -231,29 +228,6 @@ def _model(
     if ckpt is not None:
         restore_adapter(ckpt, peft_model)  # before sharding: FSDP shards what it is given
     return source, base, peft_model
-
-
-def _eval_sets(
-    split_dir: Path, stream: CurriculumStream, formatter: ChatFormatter, cfg: TrainConfig, progress: TrainProgress
-) -> dict[str, list[Example]]:
-    """The eval set per category, formatted once. Every rank formats all of it (the same counts
-    everywhere) and later evaluates its shard of it. Each example keeps its record's task type,
-    operations and reference answer beside it (``evaluate.EvalExample``: per-skill numbers, answers)."""
-    table = stream.eval_table()
-    sets = {}
-    for category in CATEGORIES:
-        rows = table.filter(pc.equal(table["category"], category))
-        if cfg.eval.max_per_category:
-            rows = rows.slice(0, cfg.eval.max_per_category)
-        sets[category] = [
-            eval_example(example, row, cfg.data.format.think_action)
-            for row in rows.to_pylist()  # one row at a time: a skipped bad row cannot shift the pairing
-            for example in format_rows([row], formatter, cfg.data.skip_bad_samples, progress.format_stats)
-        ]
-    sets = {c: exs for c, exs in sets.items() if exs}
-    if not sets:
-        raise ValueError(f"{split_dir}/eval.arrow: no usable eval samples (the curriculum needs them)")
-    return sets
 
 
 def _restore(

@@ -21,14 +21,23 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow.compute as pc
 
+from pixelis_data.schema import CATEGORIES
 from pixelis_train._deps import require
 from pixelis_train.answers import AnswerDecoding, answers_match, reference_answer
-from pixelis_train.batch import collate, model_inputs, token_stats
+from pixelis_train.batch import collate, format_rows, model_inputs, token_stats
 from pixelis_train.chat import IGNORE_INDEX, Example
+
+if TYPE_CHECKING:
+    from pixelis_train.chat import ChatFormatter
+    from pixelis_train.config import EvalConfig, TrainDataConfig
+    from pixelis_train.progress import FormatStats
+    from pixelis_train.stream import CurriculumStream
 
 torch = require("torch")
 F = require("torch.nn.functional")
@@ -94,6 +103,34 @@ def eval_example(example: Example, record: dict[str, Any], think_action: str) ->
         operations=tuple(dict.fromkeys(a for a in actions if a != think_action)),
         reference=reference_answer(record),
     )
+
+
+def eval_sets(
+    split_dir: Path,
+    stream: CurriculumStream,
+    formatter: ChatFormatter,
+    eval_cfg: EvalConfig,
+    data_cfg: TrainDataConfig,
+    stats: FormatStats,
+) -> dict[str, list[EvalExample]]:
+    """The eval set per category, formatted once (``pixelis train`` and the HF callback alike). Every rank
+    formats all of it (the same counts everywhere) and later evaluates its shard of it; each example keeps
+    its record's task type, operations and reference answer (per-skill numbers, answers)."""
+    table = stream.eval_table()
+    sets = {}
+    for category in CATEGORIES:
+        rows = table.filter(pc.equal(table["category"], category))
+        if eval_cfg.max_per_category:
+            rows = rows.slice(0, eval_cfg.max_per_category)
+        sets[category] = [
+            eval_example(example, row, data_cfg.format.think_action)
+            for row in rows.to_pylist()  # one row at a time: a skipped bad row cannot shift the pairing
+            for example in format_rows([row], formatter, data_cfg.skip_bad_samples, stats)
+        ]
+    sets = {c: exs for c, exs in sets.items() if exs}
+    if not sets:
+        raise ValueError(f"{split_dir}/eval.arrow: no usable eval samples (the curriculum needs them)")
+    return sets
 
 
 def shard(examples: list[Any], rank: int, world_size: int) -> list[tuple[Any, bool]]:

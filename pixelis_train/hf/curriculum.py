@@ -17,17 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-
-from pixelis_data.schema import CATEGORIES
 from pixelis_train._deps import require
-from pixelis_train.batch import format_rows
-from pixelis_train.chat import ChatFormatter, Example
+from pixelis_train.chat import ChatFormatter
 from pixelis_train.config import EvalConfig, TrainDataConfig
 from pixelis_train.curriculum.config import CurriculumConfig
 from pixelis_train.curriculum.events import Event
 from pixelis_train.curriculum.policy import make_policy, shuffles_labels
-from pixelis_train.evaluate import eval_example
+from pixelis_train.evaluate import eval_sets
 from pixelis_train.hf.callback import CurriculumCallback
 from pixelis_train.hf.checks import batch_geometry, check_arguments, use_per_rank_batches
 from pixelis_train.hf.collator import PixelisCollator
@@ -78,7 +74,9 @@ class PixelisCurriculum:
         self.formatter = ChatFormatter(tokenizer, self.data_cfg.format, image_processor, image_root)
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
         self.eval_stats = FormatStats()
-        self.eval_sets = self._eval_sets()
+        self.eval_sets = eval_sets(
+            self.split_dir, self.stream, self.formatter, self.eval_cfg, self.data_cfg, self.eval_stats
+        )
         self.planner = StepPlanner(self.stream)
         self.dataset = StepDataset(self.planner, self.world_size, self.micro_batch)
         filler = next(iter(self.eval_sets.values()))[0]
@@ -112,24 +110,6 @@ class PixelisCurriculum:
         construction; :meth:`attach` replaces it with the stream."""
         datasets = require("datasets", extra="dev")
         return datasets.Dataset.from_list([dict(zip(KEY_FIELDS, ("simple", 0), strict=True))])
-
-    def _eval_sets(self) -> dict[str, list[Example]]:
-        """The eval set per category, formatted once (as ``pixelis train`` does, ``build._eval_sets``)."""
-        table = self.stream.eval_table()
-        sets = {}
-        for category in CATEGORIES:
-            rows = table.filter(pc.equal(table["category"], category))
-            if self.eval_cfg.max_per_category:
-                rows = rows.slice(0, self.eval_cfg.max_per_category)
-            sets[category] = [
-                eval_example(example, row, self.data_cfg.format.think_action)
-                for row in rows.to_pylist()
-                for example in format_rows([row], self.formatter, self.data_cfg.skip_bad_samples, self.eval_stats)
-            ]
-        sets = {c: exs for c, exs in sets.items() if exs}
-        if not sets:
-            raise ValueError(f"{self.split_dir}/eval.arrow: no usable eval samples (the curriculum needs them)")
-        return sets
 
 
 def _is_builtin_collator(collator: Any) -> bool:
