@@ -10,7 +10,7 @@ $px generate 600 -o "$out/samples.jsonl" --seed 0 --images "$out/images"
 echo "== 2/4 score: five-factor difficulty"
 $px score "$out/samples.jsonl" -o "$out/scores.parquet"
 echo "== 3/4 split: percentile categories + held-out eval set"
-$px split "$out/scores.parquet" -o "$out/split" --by-category
+$px split "$out/scores.parquet" -o "$out/split"
 echo "== 4/4 train: tiny-vl with the adaptive curriculum"
 $px train "$out/split" --model tiny-vl --image-root "$out/images" --out "$out/run" --config configs/demo_train.yaml
 echo "== report: figures of the scores, the split and the run"
