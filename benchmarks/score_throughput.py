@@ -1,67 +1,126 @@
-"""`pixelis score` vs a per-sample Python implementation vs Polars merely reading the file.
+"""`pixelis score` vs the per-sample Python scorer vs the JSON engine's bare read, on the same file.
 
-    python benchmarks/score_throughput.py [--samples 1000000] [--workdir bench-out]
+    OMP_NUM_THREADS=1 python benchmarks/score_throughput.py --samples 300000 1000000 --workdir /tmp/score-bench
 
-Generates N samples (about 8 steps each) as JSONL with `pixelis generate`, then times three child
-processes (wall time and peak RSS): the whole `pixelis score` command, the per-sample baseline
-(benchmarks/score_reference.py) and `pl.read_ndjson` of the same file; finally checks that pixelis and the
-baseline give the same difficulty scores. Prints a Markdown table for the README.
+For each N: writes N pixelis records as JSONL (``pixelis generate`` makes 20,000 distinct samples, copied
+with new sample_ids up to N), then runs three separate processes on that file, one after the other:
+the per-sample Python implementation (benchmarks/score_reference.py: json.loads, the five factors,
+Parquet), the whole `pixelis score` CLI process, and DuckDB's bare ``read_json`` of the file into Arrow
+batches (``parameters``/``result`` as JSON). Prints wall time, CPU time and peak RSS (from ``wait4``) of
+each, the ratios the issue asks for, and whether pixelis' scores equal the reference's. Files are deleted
+afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import measure
-
 PY = sys.executable
 PIXELIS = str(Path(PY).with_name("pixelis"))
+BASE = 20_000
+BARE_READ = """
+import sys, duckdb
+cols = {"sample_id": "VARCHAR", "task_type": "VARCHAR", "sample_type": "VARCHAR", "question": "VARCHAR",
+        "image_path": "VARCHAR", "answer": "VARCHAR", "ground_truth": "VARCHAR", "sampling_weight": "DOUBLE",
+        "trajectory": "STRUCT(action VARCHAR, thought VARCHAR, parameters JSON, result JSON)[]"}
+rel = duckdb.read_json(sys.argv[1], format="newline_delimited", columns=cols)
+n = sum(b.num_rows for b in rel.fetch_record_batch(65536))
+print(n)
+"""
+
+
+@dataclass
+class Run:
+    label: str
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def measure(label: str, argv: list[str]) -> Run:
+    """Run ``argv`` to completion (it must succeed): wall time, user+system CPU and the child's peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{label} failed ({' '.join(argv)}):\n{stderr}")
+    return Run(label, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def write_samples(path: Path, n: int, workdir: Path) -> None:
+    """N records: BASE generated ones, then copies of them with new sample_ids (a fast writer)."""
+    base = workdir / "base.jsonl"
+    if not base.exists():
+        subprocess.run(
+            [PIXELIS, "generate", str(BASE), "-o", str(base), "--seed", "0"], check=True, capture_output=True
+        )
+    lines = base.read_bytes().splitlines(keepends=True)
+    with open(path, "wb") as fh:
+        for copy in range(0, n, BASE):
+            block = b"".join(lines[: min(BASE, n - copy)])
+            fh.write(block.replace(b'"sample_id":"syn-0-', b'"sample_id":"syn-%d-' % (copy // BASE)))
+
+
+def same_scores(ours: Path, ref: Path) -> str:
+    a = pl.read_parquet(ours, columns=["sample_id", "difficulty_score"])
+    b = pl.read_parquet(ref, columns=["sample_id", "difficulty_score"])
+    joined = a.join(b, on="sample_id", suffix="_ref")
+    worst = (joined["difficulty_score"] - joined["difficulty_score_ref"]).abs().max()
+    same = joined.height == a.height == b.height and worst is not None and worst < 1e-9
+    return f"scores equal to the per-sample reference: {same} (max abs diff {worst:.2e}, {joined.height:,} rows)"
+
+
+def bench(n: int, workdir: Path) -> list[Run]:
+    data = workdir / f"samples_{n}.jsonl"
+    write_samples(data, n, workdir)
+    size_mb = data.stat().st_size / 2**20
+    runs = [
+        measure(
+            "per-sample Python",
+            [PY, str(Path(__file__).with_name("score_reference.py")), str(data), str(workdir / "ref.parquet")],
+        ),
+        measure("pixelis score (CLI)", [PIXELIS, "score", str(data), "-o", str(workdir / "pixelis.parquet"), "-q"]),
+        measure("DuckDB read_json -> Arrow (bare read)", [PY, "-c", BARE_READ, str(data)]),
+    ]
+    check = same_scores(workdir / "pixelis.parquet", workdir / "ref.parquet")
+    print(f"\n{n:,} samples, {size_mb:,.0f} MiB JSONL; {check}")
+    ref, ours, bare = runs
+    print("\n| process | wall s | CPU s | peak RSS MiB |")
+    print("|---|---:|---:|---:|")
+    for r in runs:
+        print(f"| {r.label} | {r.wall:.1f} | {r.cpu:.1f} | {r.rss_mb:,.0f} |")
+    print(
+        f"\npixelis score: {ref.wall / ours.wall:.2f}x faster than per-sample Python (target >= 3x), "
+        f"{ours.wall / bare.wall:.2f}x the bare read (target <= 2.5x), peak RSS {ours.rss_mb:,.0f} MiB "
+        "(target <= 1024 MiB at 1M)"
+    )
+    data.unlink()
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=1_000_000)
-    parser.add_argument("--workdir", type=Path, default=Path("bench-out"))
-    parser.add_argument("--skip-baseline", action="store_true", help="skip the slow per-sample baseline")
+    parser.add_argument("--samples", type=int, nargs="+", default=[300_000, 1_000_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/score-bench"))
+    parser.add_argument("--keep", action="store_true", help="keep the generated files and outputs")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    data = args.workdir / f"samples_{args.samples}.jsonl"
-    if not data.exists():
-        measure("generate", [PIXELIS, "generate", str(args.samples), "-o", str(data), "--seed", "0"])
-    size_mb = data.stat().st_size / 2**20
-    rows = [
-        measure("polars read_ndjson (bare read)", [PY, "-c", f"import polars as pl; pl.read_ndjson({str(data)!r})"]),
-        measure("pixelis score", [PIXELIS, "score", str(data), "-o", str(args.workdir / "pixelis.parquet"), "-q"]),
-    ]
-    if not args.skip_baseline:
-        rows.append(
-            measure(
-                "per-sample Python",
-                [
-                    PY,
-                    str(Path(__file__).with_name("score_reference.py")),
-                    str(data),
-                    str(args.workdir / "reference.parquet"),
-                ],
-            )
-        )
-        ours = pl.read_parquet(args.workdir / "pixelis.parquet", columns=["sample_id", "difficulty_score"])
-        ref = pl.read_parquet(args.workdir / "reference.parquet", columns=["sample_id", "difficulty_score"])
-        joined = ours.join(ref, on="sample_id", suffix="_ref")
-        worst = (joined["difficulty_score"] - joined["difficulty_score_ref"]).abs().max()
-        same = joined.height == ours.height == ref.height and worst < 1e-9
-        print(f"scores identical to the per-sample baseline: {same} (max abs diff {worst:.2e}, {joined.height} rows)")
-    pixelis = rows[1].seconds
-    print(f"\n{args.samples:,} samples, {size_mb:,.0f} MB JSONL\n")
-    print("| process | wall s | peak RSS MB | pixelis speed-up |")
-    print("|---|---:|---:|---:|")
-    for m in rows:
-        print(f"| {m.label} | {m.seconds:.1f} | {m.peak_rss_mb:,.0f} | {m.seconds / pixelis:.2f}x |")
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, {os.cpu_count()} CPUs")
+    for n in args.samples:
+        bench(n, args.workdir)
+    if not args.keep:
+        shutil.rmtree(args.workdir)
 
 
 if __name__ == "__main__":

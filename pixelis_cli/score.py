@@ -14,7 +14,7 @@ from pixelis_data.custom_factors import FactorModuleError
 from pixelis_data.model_scores import ModelScoresError
 from pixelis_data.readers import ADAPTERS, InputError
 from pixelis_data.readers.files import expand_inputs
-from pixelis_data.score import default_output_for, score_to_parquet
+from pixelis_data.score import default_output_for, own_outputs, score_to_parquet
 
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024  # below this a run takes about a second: no bar
 
@@ -100,6 +100,12 @@ def score(
         if len(inputs) != 1 or len(files) != 1 or not Path(inputs[0]).is_file():
             fail("--output is required when the input is several files, a directory or a glob")
         output = default_output_for(files[0])
+    files, excluded = own_outputs(files, output)
+    for path in excluded:
+        note = f"[yellow]note:[/] not reading {path}: it is this run's own output (-o {output})"
+        err_console.print(note, highlight=False, soft_wrap=True)
+    if not files:
+        fail(f"{', '.join(map(str, excluded))}: this run's own output (-o {output}); write the scores elsewhere")
     total = sum(f.stat().st_size for f in files)
     progress = Progress(
         TextColumn("[bold]scoring"),

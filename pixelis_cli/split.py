@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pixelis_cli.common import console, err_console, fail, load_config, set_option
 from pixelis_core.config_io import apply_overrides
+from pixelis_core.lock import LockBusyError, dir_lock
+from pixelis_core.text import plural
 from pixelis_data.config import DataConfig
 from pixelis_data.split import SplitError, SplitResult, split_to_dir
 from pixelis_data.split.run import input_kind
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
 
 _SUFFIXES = (".scores.parquet", ".parquet", ".jsonl", ".ndjson", ".json")
 
@@ -72,7 +81,7 @@ def _top(counts: dict[str, int], k: int = 3) -> str:
 def _render(result: SplitResult) -> None:
     report, t = result.plan.report, result.plan.thresholds
     table = Table(
-        title=f"Split of {report.n:,} samples ({report.n_train:,} train, {report.n_eval:,} eval)",
+        title=f"Split of {plural(report.n, 'sample')} ({report.n_train:,} train, {report.n_eval:,} eval)",
         caption="held out: eval share of the category; types: task types / sample types",
     )
     for name in ("category", "samples", "share", "train", "eval", "held out", "scores", "types"):
@@ -97,7 +106,7 @@ def _render(result: SplitResult) -> None:
     )
     console.print(
         f"IQR filter: q1 {t.q1:.6g}, q3 {t.q3:.6g}, kept [{t.lower:.6g}, {t.upper:.6g}] -> "
-        f"{t.n_kept:,} of {t.n_scores:,} scores ({t.n_outliers:,} outliers: {t.n_outliers_low:,} low, "
+        f"{t.n_kept:,} of {plural(t.n_scores, 'score')} ({plural(t.n_outliers, 'outlier')}: {t.n_outliers_low:,} low, "
         f"{t.n_outliers_high:,} high; outliers are still categorised)"
         + (" [yellow]nothing inside the bounds: all scores used[/]" if t.used_all else "")
     )
@@ -118,7 +127,7 @@ def _render(result: SplitResult) -> None:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if result.n_rejected:
         err_console.print(
-            f"[yellow]warning:[/] {result.n_rejected:,} record(s) rejected while scoring; see "
+            f"[yellow]warning:[/] {plural(result.n_rejected, 'record')} rejected while scoring; see "
             f"{result.out_dir / 'rejects.jsonl'}"
         )
     files = ", ".join(f"{name}.arrow ({rows:,})" for name, rows in result.rows.items())
@@ -198,9 +207,20 @@ def split(
         try:
             if input_path.exists() and input_kind(input_path) == "raw":
                 console.print(f"{input_path}: not a scores file, scoring it on the way")
-            result = split_to_dir(
-                input_path, out_dir, config, overwrite=overwrite, fmt=fmt, on_rows=on_rows, on_score_progress=on_score
-            )
+            # one writer per split directory while it is written (a file there: split_to_dir says so)
+            with nullcontext() if out_dir.is_file() else dir_lock(out_dir, warn=_warn, remove_empty_dir=True):
+                result = split_to_dir(
+                    input_path,
+                    out_dir,
+                    config,
+                    overwrite=overwrite,
+                    fmt=fmt,
+                    on_rows=on_rows,
+                    on_score_progress=on_score,
+                )
+        except LockBusyError as err:
+            progress.stop()
+            fail(str(err))
         except SplitError as err:
             progress.stop()
             fail(str(err))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
 
-from pixelis_core.atomic import atomic_path
+from pixelis_core.atomic import TEMP_NAME, atomic_path
 from pixelis_data import factors as F
 from pixelis_data.config import DataConfig, ScoreConfig
 from pixelis_data.custom_factors import custom_factors
@@ -20,6 +23,8 @@ from pixelis_data.model_scores import ModelScores, ModelScoreStats, load_model_s
 from pixelis_data.readers import InputError, read_batches
 from pixelis_data.readers.files import expand_inputs
 from pixelis_data.schema import DIAGNOSTIC_SCHEMA, SCORE_COLUMN, empty_canonical
+
+T = TypeVar("T")
 
 
 def count_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
@@ -105,7 +110,8 @@ def score_frame(
     """Add the factor (built-in, ``custom``, model), composite and diagnostic columns to a canonical LazyFrame.
 
     Three projections in one lazy plan: shared counts (and the model ranks, joined on sample_id), then
-    factors + diagnostics, then the composite. ``model`` is required exactly when ``cfg`` names model scores.
+    factors + diagnostics, then the composite. ``model`` is
+    required exactly when ``cfg`` names model scores.
     """
     if (model is None) == uses_model(cfg):  # an invariant of the callers, not user input
         raise ValueError("score_frame: pass the loaded model scores exactly when score.model_scores.path is set")
@@ -143,6 +149,31 @@ def default_output_for(input_path: Path) -> Path:
     return input_path.with_name(name + ".scores.parquet")
 
 
+def own_outputs(files: list[Path], output: Path) -> tuple[list[Path], list[Path]]:
+    """(inputs, excluded): ``files`` without this run's own outputs (the scores, its rejects file, their temp files).
+
+    A directory or glob input that holds ``-o`` would otherwise read the previous run's scores and rejects
+    back as records (docs/formats.md).
+    """
+    output = Path(output).resolve()
+    own = {output, rejects_path_for(output)}
+    names = {p.name for p in own}
+
+    def is_own(path: Path) -> bool:
+        resolved = path.resolve()
+        if resolved in own:
+            return True
+        match = TEMP_NAME.match(path.name)
+        return match is not None and match["name"] in names and resolved.parent == output.parent
+
+    kept = [p for p in files if not is_own(p)]
+    return kept, [p for p in files if is_own(p)]
+
+
+REPORT_COLUMNS = ("task_type", "sample_type")
+"""Columns besides the factors and the composite that the report of `pixelis score` needs."""
+
+
 @dataclass
 class ScoreResult:
     """What a scoring run read, wrote and rejected."""
@@ -158,6 +189,11 @@ class ScoreResult:
     seconds: float = 0.0
     model: ModelScoreStats | None = None
     """With ``score.model_scores``: how the scored samples matched the model-scores file."""
+    excluded: list[Path] = field(default_factory=list)
+    """Input files left out because they are this run's own outputs (``own_outputs``)."""
+    report: pl.DataFrame | None = None
+    """The factor, composite, task_type and sample_type columns of the rows written (the report reads these,
+    never the output file, which a concurrent run may be replacing)."""
 
     @property
     def strict_failures(self) -> list[str]:
@@ -174,6 +210,46 @@ def _unknown_ops(frame: pl.DataFrame, known: list[str]) -> Counter:
     ops = frame.select(pl.col("trajectory").list.eval(pl.element().struct.field("action")).explode().alias("a"))
     counts = ops.filter(pl.col("a").is_not_null() & ~pl.col("a").is_in(known)).group_by("a").len()
     return Counter(dict(counts.iter_rows()))
+
+
+def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items`` produced by a background thread, at most ``depth`` ahead (read the next batch while this one scores).
+
+    DuckDB and Polars release the GIL, so parsing and scoring overlap on two cores; an exception of the
+    producer is raised here, and stopping early (an exception of the consumer) stops the producer.
+    """
+    done = object()
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as err:  # handed to the consumer, which raises it
+            box.put((done, err))
+
+    thread = threading.Thread(target=produce, name="pixelis-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = box.get()
+            if item is done:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def score_to_parquet(
@@ -198,14 +274,20 @@ def score_to_parquet(
     started = time.perf_counter()
     output = Path(output)
     rejects_path = rejects_path_for(output)
-    result = ScoreResult(output=output, rejects_path=None, files=expand_inputs(inputs))
+    files, excluded = own_outputs(expand_inputs(inputs), output)
+    if not files:
+        shown = ", ".join(map(str, excluded))
+        raise InputError(f"{shown}: this run's own output (-o {output}); write the scores elsewhere")
+    result = ScoreResult(output=output, rejects_path=None, files=files, excluded=excluded)
     if model is not None:
         result.model = ModelScoreStats(str(model.path), model.n)
     known = list(cfg.operations.complexity)
+    report_columns = [*factor_columns(cfg), SCORE_COLUMN, *REPORT_COLUMNS]
+    reports: list[pl.DataFrame] = []
     writer: pq.ParquetWriter | None = None
     with atomic_path(output) as tmp_out, atomic_path(rejects_path) as tmp_rej, open(tmp_rej, "w") as rej:
         try:
-            for batch in read_batches(result.files, config.read, fmt=fmt, progress=progress):
+            for batch in prefetched(read_batches(result.files, config.read, fmt=fmt, progress=progress)):
                 result.n_input += batch.n_input
                 result.n_rejected += len(batch.rejects)
                 for reject in batch.rejects:
@@ -218,6 +300,9 @@ def score_to_parquet(
                 if result.model is not None:
                     result.model.add(scored)
                 result.unknown_ops.update(_unknown_ops(scored, known))
+                # categorical: the strings of the batch may be views into its whole parsed text, which a
+                # plain select would keep alive for the rest of the run (memory growing with the file)
+                reports.append(scored.select(report_columns).with_columns(pl.col(REPORT_COLUMNS).cast(pl.Categorical)))
                 table = scored.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp_out, table.schema, compression="zstd")
@@ -240,5 +325,7 @@ def score_to_parquet(
         if strict and result.strict_failures:
             tmp_out.unlink()
             result.output = None
+    if result.output is not None and reports:
+        result.report = pl.concat(reports).with_columns(pl.col(REPORT_COLUMNS).cast(pl.String))
     result.seconds = time.perf_counter() - started
     return result

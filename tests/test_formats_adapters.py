@@ -16,7 +16,11 @@ from pixelis_data.readers import InputError, read_batches
 from pixelis_data.readers.mapping import media_ref
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
-J = json.dumps
+
+
+def J(value) -> str:
+    """The JSON text the engine gives a parameters/result value: compact, non-ASCII kept (docs/formats.md)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def read_rows(path: Path | str, fmt: str | None = None) -> tuple[list[dict], list]:
@@ -134,10 +138,11 @@ def test_taco_chat_exports_role_content_and_sharegpt():
                 "SEGMENT_OBJECT_AT",
                 None,
                 {"image": "street.jpg", "objects": ["bus"]},
-                J({"regions": [{"label": "bus", "bbox": [0.1, 0.2, 0.6, 0.7]}]}),
+                # string observations are kept as they are (not re-serialised)
+                '{"regions": [{"label": "bus", "bbox": [0.1, 0.2, 0.6, 0.7]}]}',
             ),
             ("THINK", "Read the text on it.", None, None),
-            ("READ_TEXT", None, {"image": "street.jpg"}, J({"text": "Route 42"})),
+            ("READ_TEXT", None, {"image": "street.jpg"}, '{"text": "Route 42"}'),
             ("THINK", "It says Route 42.", None, None),
         ),
         extra={"system": "You are a visual agent. Reply with JSON."},
@@ -166,11 +171,11 @@ def test_qwen_free_text_before_a_call_and_image_parts():
         source_format="qwen_tool_calls",
         trajectory=steps(
             ("THINK", "The table is at the bottom left. I will crop it.", None, None),
-            # Polars writes the JSON text back: 0.0 and 1.0 come out as 0 and 1 (same JSON numbers)
+            # the engine writes the JSON text back compactly; 0.0 and 1.0 stay floats
             (
                 "ZOOM_IN",
                 None,
-                '{"bbox_2d": [0, 0.5, 0.5, 1], "target_image": 1}',
+                '{"bbox_2d":[0.0,0.5,0.5,1.0],"target_image":1}',
                 {"text": "Here is the cropped image:", "images": ["crop_1.png"]},
             ),
             ("THINK", "A mug is visible on the table.", None, None),

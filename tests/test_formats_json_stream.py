@@ -149,7 +149,7 @@ def test_reading_is_incremental(tmp_path):
 
 
 def test_batches_detection_and_progress(tmp_path, monkeypatch):
-    monkeypatch.setattr("pixelis_data.readers.ITEM_BATCH", 3)
+    monkeypatch.setattr("pixelis_data.readers.texts.ITEM_BATCH", 3)
     path = tmp_path / "many.json"
     path.write_text(json.dumps({"samples": [rec(i) for i in range(8)]}))
     done: list[int] = []
@@ -183,18 +183,17 @@ def test_keep_text_gives_each_element_as_written(tmp_path):
     ]
 
 
-def test_pixelis_json_arrays_take_the_fast_path_with_the_same_rows(tmp_path, monkeypatch):
+def test_pixelis_json_arrays_jsonl_and_parquet_give_the_same_rows(tmp_path):
     records = [rec(i) for i in range(5)]
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (tmp_path / "a.json").write_text(json.dumps({"samples": records}, indent=2))
     via_jsonl = list(read_batches(tmp_path / "a.jsonl"))
-
-    def no_general_path(*args, **kwargs):
-        raise AssertionError("the general per-record path was used")
-
-    monkeypatch.setattr("pixelis_data.readers._general_batch", no_general_path)
     via_json = list(read_batches(tmp_path / "a.json"))
     assert via_json[0].frame.equals(via_jsonl[0].frame)
+    # the canonical rows written as Parquet read back as the same rows (one parsing path for all three)
+    via_jsonl[0].frame.write_parquet(tmp_path / "a.parquet")
+    via_parquet = list(read_batches(tmp_path / "a.parquet"))
+    assert via_parquet[0].frame.equals(via_jsonl[0].frame)
 
 
 def test_a_bad_pixelis_record_in_a_json_array_is_rejected_with_its_index_and_text(tmp_path):

@@ -128,7 +128,7 @@ records = st.lists(
 
 @settings(max_examples=40, deadline=None)
 @given(records)
-def test_jsonl_fast_path_and_json_array_agree(tmp_path_factory, recs):
+def test_jsonl_and_json_array_agree(tmp_path_factory, recs):
     tmp = tmp_path_factory.mktemp("agree")
     (tmp / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     (tmp / "b.json").write_text(json.dumps({"samples": recs}))

@@ -1,38 +1,33 @@
 """Reading inputs of any supported format into canonical batches, with rejects quarantined.
 
-``read_batches`` is the one entry point: it expands paths, detects each file's record format, parses
-(the Polars fast path for pixelis JSONL, the general path otherwise), validates, gives missing ids a
-content hash and rejects duplicate sample_ids across all files. For every batch
+``read_batches`` is the one entry point: it expands paths, cuts each file into record texts
+(``texts.py``), detects the file's record format, parses every text with the one JSON engine
+(``engine.py``; records of other formats after their adapter), validates, gives missing ids a content
+hash and rejects duplicate sample_ids across all files. For every batch
 ``n_input == frame.height + len(rejects)``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from pixelis_data.config import DEFAULT_COMPLEXITY, ReadConfig
+from pixelis_data.factor_registry import REGISTRY_COLUMNS
 from pixelis_data.readers.base import Batch, RawItem, RecordAdapter, RecordError, Reject
-from pixelis_data.readers.files import (
-    ITEM_BATCH,
-    InputError,
-    chunk_items,
-    container_of,
-    expand_inputs,
-    iter_jsonl_chunks,
-    iter_parquet_batches,
-    load_json_items,
-)
+from pixelis_data.readers.engine import parse_texts, precheck_texts
+from pixelis_data.readers.files import InputError, container_of, expand_inputs
 from pixelis_data.readers.formats import ADAPTERS, DETECT_SAMPLE, detect_format
-from pixelis_data.readers.json_stream import as_jsonl_chunk, sample_values
-from pixelis_data.readers.jsonl_fast import parse_chunk
 from pixelis_data.readers.outcome import sample_type_expr
-from pixelis_data.readers.parquet_input import parquet_batch_frame
-from pixelis_data.readers.pixelis import REJECT_COL, fill_content_ids, items_to_frame, make_reject
-from pixelis_data.schema import CANONICAL_COLUMNS
+from pixelis_data.readers.pixelis import REJECT_COL, canonicalize, fill_content_ids
+from pixelis_data.readers.texts import TextBatch, json_text_batches, jsonl_text_batches, parquet_text_batches
+from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN
 
 __all__ = [
     "ADAPTERS",
@@ -47,6 +42,10 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None]
+ROWS_PER_BATCH = 8192  # records parsed, scored and written together: bounds memory whatever read.chunk_mb is
+CHUNK_UNIT = 1024 * 1024  # bytes per read.chunk_mb (tests shrink it to cut files into many tiny chunks)
+# Columns a previous `pixelis score` added: they are recomputed, so re-scoring a scores file is allowed.
+DERIVED = {*REGISTRY_COLUMNS, SCORE_COLUMN, *DIAGNOSTIC_SCHEMA.names(), "category"}
 
 
 def _split_rejects(
@@ -76,100 +75,73 @@ def _split_rejects(
     return batch
 
 
-def _chunk_line_rejects(chunk: bytes, first_line: int, source: str) -> Callable[[int, str], Reject]:
-    """Rejects for rows of a fast-path chunk (row i is line first_line + i); the chunk is split once, lazily."""
-    lines: list[bytes] = []
-
-    def reject_for(pos: int, reason: str) -> Reject:
-        if not lines:
-            lines.extend(chunk.split(b"\n"))
-        raw = lines[pos].decode("utf-8", "replace")
-        return Reject(source=source, reason=reason, raw=raw, line=first_line + pos)
-
-    return reject_for
-
-
-def _general_batch(
-    items: list[RawItem], source: str, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str]
+def _foreign_batch(
+    tb: TextBatch, source: str, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str]
 ) -> Batch:
-    frame, kept, early = items_to_frame(items, source, adapter, adapter.name, alias_table)
-    return _split_rejects(
-        frame, lambda pos, reason: make_reject(kept[pos], source, reason), source, early, len(items), cfg
-    )
+    """Records of another format: the engine's JSON checks, the adapter, then the engine's pixelis parse."""
+    texts = tb.texts.to_pylist()
+    rejects = list(tb.early)
+    lines: list[str] = []
+    kept: list[int] = []
+    for pos, (text, problem) in enumerate(zip(texts, precheck_texts(texts), strict=True)):
+        try:
+            if problem is not None:
+                raise RecordError(problem)
+            record = adapter.to_pixelis(json.loads(text))
+            lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
+            kept.append(pos)
+        except RecordError as err:
+            rejects.append(tb.reject(source, pos, str(err)))
+        except (ValueError, TypeError, RecursionError) as err:
+            rejects.append(tb.reject(source, pos, f"unreadable record: {err}"))
+    frame = canonicalize(parse_texts(pa.array(lines, pa.large_string())), adapter.name, alias_table)
+    return _split_rejects(frame, lambda p, reason: tb.reject(source, kept[p], reason), source, rejects, tb.n_input, cfg)
 
 
-def _jsonl_batches(
-    path: Path, adapter: RecordAdapter, cfg: ReadConfig, alias_table: dict[str, str], progress: Progress | None
-) -> Iterator[Batch]:
-    source = str(path)
-    for chunk, first_line in iter_jsonl_chunks(path, cfg.chunk_mb * 1024 * 1024):
-        fast = parse_chunk(chunk, alias_table) if adapter.name == "pixelis" else None
-        if fast is not None:
-            reject_for = _chunk_line_rejects(chunk, first_line, source)
-            yield _split_rejects(fast, reject_for, source, [], fast.height, cfg)
-        else:
-            items = chunk_items(chunk, first_line, path)
-            for start in range(0, len(items), ITEM_BATCH):
-                yield _general_batch(items[start : start + ITEM_BATCH], source, adapter, cfg, alias_table)
-        if progress:
-            progress(len(chunk))
+def _text_batches(path: Path, cfg: ReadConfig) -> Iterator[TextBatch]:
+    container = container_of(path)
+    if container == "parquet":
+        return parquet_text_batches(path, DERIVED)
+    if container == "json":
+        return json_text_batches(path)
+    return jsonl_text_batches(path, cfg.chunk_mb * CHUNK_UNIT)
+
+
+def _sample(tb: TextBatch) -> list[Any]:
+    """The parsed values of a batch's first records (for format detection)."""
+    values = []
+    for text in tb.texts.slice(0, DETECT_SAMPLE * 4).to_pylist():
+        try:
+            values.append(json.loads(text))
+        except (ValueError, RecursionError):
+            continue
+        if len(values) >= DETECT_SAMPLE:
+            break
+    return values
 
 
 def _file_batches(
     path: Path, fmt: str | None, cfg: ReadConfig, alias_table: dict[str, str], progress: Progress | None
 ) -> Iterator[Batch]:
-    container = container_of(path)
     source = str(path)
-    if container == "parquet":
-        batches = iter_parquet_batches(path)
-        first = next(batches, None)
-        if first is None:
-            return
-        adapter = ADAPTERS[fmt] if fmt else detect_format(path, first[0].slice(0, DETECT_SAMPLE).to_pylist())
-        for batch, start in chain([first], batches):
-            frame = parquet_batch_frame(batch, alias_table) if adapter.name == "pixelis" else None
-            if frame is not None:
-
-                def reject_for(pos: int, reason: str, _b=batch, _s=start) -> Reject:
-                    return make_reject(RawItem(value=_b.slice(pos, 1).to_pylist()[0], index=_s + pos), source, reason)
-
-                yield _split_rejects(frame, reject_for, source, [], frame.height, cfg)
-            else:
-                items = [RawItem(value=v, index=start + i) for i, v in enumerate(batch.to_pylist())]
-                yield _general_batch(items, source, adapter, cfg, alias_table)
-        if progress:
-            progress(path.stat().st_size)
+    batches = _text_batches(path, cfg)
+    first = next(batches, None)
+    if first is None:
         return
-    if container == "json":
-        # read incrementally; each batch of pixelis records goes through the JSONL fast path as a chunk
-        reader = load_json_items(path, keep_text=True)
-        items = iter(reader)
-        batch = list(islice(items, ITEM_BATCH))
-        adapter = ADAPTERS[fmt] if fmt else detect_format(path, sample_values(batch[:DETECT_SAMPLE]))
-        done = 0
-        while batch:
-            chunk = as_jsonl_chunk(batch) if adapter.name == "pixelis" else None
-            fast = parse_chunk(chunk, alias_table) if chunk is not None else None
-            if fast is not None:
+    # JSONL is detected from the file's first lines, not from the first chunk, which may hold only blank lines
+    sample = None if container_of(path) == "jsonl" else _sample(first)
+    adapter = ADAPTERS[fmt] if fmt else detect_format(path, sample)
+    for tb in (part for whole in chain([first], batches) for part in whole.split(ROWS_PER_BATCH)):
+        if tb.n_input:
+            if adapter.name == "pixelis":
+                frame = canonicalize(parse_texts(tb.texts), "pixelis", alias_table)
                 yield _split_rejects(
-                    fast,
-                    lambda pos, reason, _b=batch: make_reject(_b[pos], source, reason),
-                    source,
-                    [],
-                    fast.height,
-                    cfg,
+                    frame, lambda p, reason, _tb=tb: _tb.reject(source, p, reason), source, tb.early, tb.n_input, cfg
                 )
             else:
-                yield _general_batch(batch, source, adapter, cfg, alias_table)
-            if progress:
-                progress(reader.bytes_read - done)
-                done = reader.bytes_read
-            batch = list(islice(items, ITEM_BATCH))
-        if progress:
-            progress(path.stat().st_size - done)
-        return
-    adapter = ADAPTERS[fmt] if fmt else detect_format(path, None)
-    yield from _jsonl_batches(path, adapter, cfg, alias_table, progress)
+                yield _foreign_batch(tb, source, adapter, cfg, alias_table)
+        if progress and tb.bytes_done:
+            progress(tb.bytes_done)
 
 
 def read_batches(
@@ -188,11 +160,13 @@ def read_batches(
     if fmt is not None and fmt not in ADAPTERS:
         raise InputError(f"unknown format {fmt!r} (known: {', '.join(ADAPTERS)})")
     alias_table = cfg.alias_table(tuple(DEFAULT_COMPLEXITY))
-    seen = pl.Series("sample_id", [], dtype=pl.String)
+    # a set: looking each batch up in a Series of all earlier ids would cost time growing with the file
+    seen: set[str] = set()
     for path in expand_inputs(inputs):
         for batch in _file_batches(path, fmt, cfg, alias_table, progress):
             ids = batch.frame["sample_id"]
-            dup = ids.is_in(seen.implode()) | ~ids.is_first_distinct()
+            earlier = pl.Series([i in seen for i in ids.to_list()], dtype=pl.Boolean)
+            dup = earlier | ~ids.is_first_distinct()
             batch.reject_rows(dup, lambda row: f"duplicate sample_id {row['sample_id']!r} (the first one is kept)")
-            seen = pl.concat([seen, batch.frame["sample_id"]])
+            seen.update(batch.frame["sample_id"].to_list())
             yield batch

@@ -1,4 +1,4 @@
-"""Input files: expanding paths/dirs/globs, and iterating JSONL chunks, JSON arrays and Parquet batches."""
+"""Input files: expanding paths/dirs/globs, and iterating JSONL chunks, JSON array elements and Parquet batches."""
 
 from __future__ import annotations
 
@@ -86,20 +86,6 @@ def iter_jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int
             line += chunk.count(b"\n")
         if carry:
             yield carry, line
-
-
-def chunk_items(chunk: bytes, first_line: int, source: Path) -> list[RawItem]:
-    """The non-blank lines of a JSONL chunk as RawItems (text kept for the general path)."""
-    items = []
-    for offset, raw in enumerate(chunk.split(b"\n")):
-        if not raw.strip():
-            continue
-        try:
-            items.append(RawItem(value=None, line=first_line + offset, text=raw.decode("utf-8")))
-        except UnicodeDecodeError as err:
-            text = raw.decode("utf-8", errors="replace")
-            items.append(RawItem(value=None, line=first_line + offset, text=text, error=f"not UTF-8 text ({err})"))
-    return items
 
 
 def load_json_items(path: Path, block_bytes: int = BLOCK_BYTES, keep_text: bool = False) -> JsonItems:

@@ -32,7 +32,9 @@ DETECT_SAMPLE = 50
 def _jsonl_head(path: Path) -> list[Any]:
     values = []
     with open(path, "rb") as fh:
-        for raw in islice(fh, DETECT_SAMPLE * 4):
+        for n, raw in enumerate(islice(fh, DETECT_SAMPLE * 4)):
+            if n == 0:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark (skipped by the reader too)
             if not raw.strip():
                 continue
             try:

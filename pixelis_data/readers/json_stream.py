@@ -218,26 +218,3 @@ class JsonItems:
             rest = self._peek()
             if rest:
                 raise JsonStreamError(f"not valid JSON (extra data after the top-level value {self._where()})")
-
-
-def as_jsonl_chunk(items: list[RawItem]) -> bytes | None:
-    """The items' texts as one JSONL chunk, line i = item i; None if an item failed or has no text.
-
-    A raw line break inside a parsed JSON element can only be whitespace between tokens (JSON strings
-    cannot hold one), so replacing it with a space keeps the element's meaning.
-    """
-    if any(item.error is not None or item.text is None for item in items):
-        return None
-    return "\n".join(item.text.replace("\r", " ").replace("\n", " ") for item in items).encode()
-
-
-def sample_values(items: list[RawItem]) -> list[Any]:
-    """The parsed values of the items that parsed (for format detection)."""
-    values = []
-    for item in items:
-        if item.error is None:
-            try:
-                values.append(item.value if item.text is None else json.loads(item.text))
-            except (ValueError, RecursionError):
-                continue
-    return values

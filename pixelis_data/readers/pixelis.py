@@ -1,23 +1,21 @@
-"""The ``pixelis`` record format: Python normalisation, Polars parsing and canonicalisation.
+"""The ``pixelis`` record format: its fields, the adapter's checks on adapter output, canonicalisation.
 
-Every reader ends here: records of other formats are first turned into pixelis-format dicts by their
-adapter, then parsed by Polars with one schema, so that a record gives the same canonical row whichever
-path it took (the JSONL fast path, a JSON array, a foreign format).
+Every reader ends here: records are parsed by the JSON engine (``engine.py``) into the input schema,
+records of other formats after their adapter turned them into pixelis-format dicts, and ``canonicalize``
+gives the canonical rows, so that a record gives the same row whichever container or chunk it came in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
-from pixelis_data.readers.base import RawItem, RecordError, Reject
+from pixelis_data.readers.base import RecordError
 from pixelis_data.schema import STEP
 
 STEP_KEYS = ("action", "thought", "parameters", "result")
@@ -52,6 +50,7 @@ INPUT_SCHEMA = pl.Schema(
     }
 )
 REJECT_COL = "_reject_reason"
+TYPE_REASON = "_type_reason"
 DEFAULT_SAMPLE_TYPE = "positive"
 HASHED_COLUMNS = ("task_type", "sample_type", "question", "images", "trajectory", "answer", "ground_truth")
 
@@ -126,30 +125,6 @@ def merge_extra(existing: Any, extra: dict[str, Any]) -> dict[str, Any]:
     return {"extra": existing, **extra}
 
 
-def parse_lines(lines: Sequence[str]) -> tuple[pl.DataFrame, list[int], list[tuple[int, str]]]:
-    """Parse pixelis-format JSON lines with the input schema.
-
-    Returns the frame of the lines that parsed, their positions in ``lines``, and (position, message)
-    for each line Polars could not take (a type it cannot convert, a number out of range).
-    """
-    if not lines:
-        return pl.DataFrame(schema=INPUT_SCHEMA), [], []
-    try:
-        frame = pl.read_ndjson(io.BytesIO("\n".join(lines).encode()), schema=INPUT_SCHEMA)
-        return frame, list(range(len(lines))), []
-    except Exception:  # any Polars failure sends us to the per-line path below
-        pass
-    frames, kept, errors = [], [], []
-    for pos, line in enumerate(lines):
-        try:
-            frames.append(pl.read_ndjson(io.BytesIO(line.encode()), schema=INPUT_SCHEMA))
-            kept.append(pos)
-        except Exception as err:
-            errors.append((pos, str(err).splitlines()[0]))
-    frame = pl.concat(frames) if frames else pl.DataFrame(schema=INPUT_SCHEMA)
-    return frame, kept, errors
-
-
 def _alias_expr(action: pl.Expr, alias_table: dict[str, str]) -> pl.Expr:
     action = action.str.strip_chars()
     key = action.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]", "")
@@ -169,8 +144,12 @@ def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str,
         step.struct.field("action").is_null() | (step.struct.field("action").str.strip_chars() == "")
     ).list
     weight = pl.col("sampling_weight")
+    # the engine's reasons (engine.py: malformed JSON, wrong types, ...) come before these
+    given = pl.col(TYPE_REASON) if TYPE_REASON in frame.columns else pl.lit(None, dtype=pl.String)
     reason = (
-        pl.when(traj.is_null())
+        pl.when(given.is_not_null())
+        .then(given)
+        .when(traj.is_null())
         .then(pl.lit("missing trajectory"))
         .when(bad_step.any())
         .then(pl.format("trajectory[{}] is null", bad_step.arg_max()))
@@ -221,42 +200,3 @@ def fill_content_ids(frame: pl.DataFrame) -> pl.DataFrame:
     idx = filled.with_row_index("_row").filter(missing)["_row"]
     values = filled["sample_id"].scatter(idx, ids)
     return filled.with_columns(values.alias("sample_id"))
-
-
-def items_to_frame(
-    items: Sequence[RawItem], source: str, adapter: Any, source_format: str, alias_table: dict[str, str]
-) -> tuple[pl.DataFrame, list[RawItem], list[Reject]]:
-    """The general (per-record Python) path: adapt, parse with Polars, canonicalise.
-
-    Returns canonical rows (with ``_reject_reason``), the RawItem of each row, and early rejects.
-    """
-    rejects: list[Reject] = []
-    lines: list[str] = []
-    kept: list[RawItem] = []
-    for item in items:
-        try:
-            if item.error is not None:
-                raise RecordError(item.error)
-            value = item.value
-            if item.text is not None:
-                try:
-                    value = json.loads(item.text)
-                except ValueError as err:
-                    raise RecordError(f"malformed JSON: {err}") from None
-            record = adapter.to_pixelis(value)
-            lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
-            kept.append(item)
-        except RecordError as err:
-            rejects.append(make_reject(item, source, str(err)))
-        except (ValueError, TypeError, RecursionError) as err:
-            rejects.append(make_reject(item, source, f"unreadable record: {err}"))
-    frame, positions, errors = parse_lines(lines)
-    for pos, message in errors:
-        rejects.append(make_reject(kept[pos], source, f"wrong type: {message}"))
-    kept = [kept[p] for p in positions]
-    return canonicalize(frame, source_format, alias_table), kept, rejects
-
-
-def make_reject(item: RawItem, source: str, reason: str) -> Reject:
-    """A reject for ``item`` with its location and raw text."""
-    return Reject(source=source, reason=reason, raw=item.raw_text(), line=item.line, index=item.index)

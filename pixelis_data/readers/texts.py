@@ -1,0 +1,160 @@
+"""Containers -> batches of record texts: JSONL lines, JSON array elements, Parquet rows, each as JSON text.
+
+Whatever the container, a record reaches the parser (``engine.py``) as its JSON text with its location
+(line or index), so one parsing path decides every record. A UTF-8 byte order mark at the very start of
+a JSONL or JSON file is skipped; blank JSONL lines are no records. A JSONL line that is not UTF-8, or a
+JSON array element the streamer could not cut out, is an early reject with its location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pixelis_data.readers.base import Reject
+from pixelis_data.readers.engine import rows_as_json
+from pixelis_data.readers.files import ITEM_BATCH, InputError, iter_jsonl_chunks, iter_parquet_batches, load_json_items
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class TextBatch:
+    """Record texts of one part of one file, where each came from, and the records that are not even text."""
+
+    texts: pa.Array
+    """Large-string array, one JSON text per record."""
+    lines: np.ndarray | None = None
+    """1-based line number of each text (JSONL), else None."""
+    indices: np.ndarray | None = None
+    """Position of each text in the file's records (JSON array, Parquet), else None."""
+    early: list[Reject] = field(default_factory=list)
+    bytes_done: int = 0
+
+    @property
+    def n_input(self) -> int:
+        return len(self.texts) + len(self.early)
+
+    def split(self, rows: int) -> list[TextBatch]:
+        """Consecutive parts of at most ``rows`` texts (the early rejects and the bytes go with the first)."""
+        if len(self.texts) <= rows:
+            return [self]
+        parts = []
+        for start in range(0, len(self.texts), rows):
+            first = start == 0
+            parts.append(
+                TextBatch(
+                    texts=self.texts.slice(start, rows),
+                    lines=None if self.lines is None else self.lines[start : start + rows],
+                    indices=None if self.indices is None else self.indices[start : start + rows],
+                    early=self.early if first else [],
+                    bytes_done=self.bytes_done if first else 0,
+                )
+            )
+        return parts
+
+    def reject(self, source: str, pos: int, reason: str) -> Reject:
+        """The reject of text ``pos`` with its location and raw text."""
+        line = None if self.lines is None else int(self.lines[pos])
+        index = None if self.indices is None else int(self.indices[pos])
+        raw = self.texts[pos].as_py()
+        if line is not None:  # a JSONL text still ends with its line break
+            raw = raw.removesuffix("\n")
+        return Reject(source=source, reason=reason, raw=raw, line=line, index=index)
+
+
+def _line_array(chunk: bytes) -> pa.Array:
+    """The chunk's lines as a zero-copy string array (each line keeps its newline: JSON whitespace)."""
+    buf = np.frombuffer(chunk, dtype=np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(buf == 10) + 1]).astype(np.int64)
+    if starts[-1] == len(chunk):
+        starts = starts[:-1]
+    offsets = np.concatenate([starts, [len(chunk)]]).astype(np.int64)
+    return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(chunk))
+
+
+def _utf8_lines(arr: pa.Array, first_line: int, source: str) -> tuple[pa.Array, list[Reject]]:
+    """The lines with every non-UTF-8 line emptied (so it is skipped), and a reject for each of those."""
+    binary = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(arr), arr.buffers())
+    texts, rejects = [], []
+    for i, raw in enumerate(binary.to_pylist()):
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            texts.append("")
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            rejects.append(Reject(source, f"not UTF-8 text ({err})", text, line=first_line + i))
+    return pa.array(texts, pa.large_string()), rejects
+
+
+def _not_blank(arr: pa.Array) -> np.ndarray:
+    """Mask of the lines holding more than whitespace (only lines that start with whitespace are looked at)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    keep = ends > starts
+    first = data[np.minimum(starts, len(data) - 1)] if len(data) else np.zeros(len(arr), dtype=np.uint8)
+    doubt = np.flatnonzero(keep & np.isin(first, (9, 10, 13, 32)))
+    if len(doubt):
+        stripped = pc.utf8_length(pc.utf8_trim_whitespace(arr.take(pa.array(doubt)))).to_numpy(zero_copy_only=False)
+        keep[doubt] = stripped > 0
+    return keep
+
+
+def jsonl_text_batches(path: Path, chunk_bytes: int) -> Iterator[TextBatch]:
+    """Whole-line chunks of a JSONL file as text batches (blank lines skipped, line numbers kept)."""
+    source = str(path)
+    for chunk, first_line in iter_jsonl_chunks(path, chunk_bytes):
+        skip = len(BOM) if first_line == 1 and chunk.startswith(BOM) else 0
+        arr = _line_array(chunk[skip:])
+        early: list[Reject] = []
+        try:
+            arr.validate(full=True)
+        except pa.ArrowInvalid:
+            arr, early = _utf8_lines(arr, first_line, source)
+        idx = np.flatnonzero(_not_blank(arr))
+        texts = arr if len(idx) == len(arr) else arr.take(pa.array(idx))
+        yield TextBatch(texts=texts, lines=first_line + idx, early=early, bytes_done=len(chunk))
+
+
+def json_text_batches(path: Path) -> Iterator[TextBatch]:
+    """Elements of a JSON array file (streamed) as text batches with their index."""
+    source = str(path)
+    reader = load_json_items(path, keep_text=True)
+    items = iter(reader)
+    done = 0
+    while batch := list(islice(items, ITEM_BATCH)):
+        good = [item for item in batch if item.error is None and item.text is not None]
+        early = [
+            Reject(source, item.error or "malformed JSON", item.text or "", index=item.index)
+            for item in batch
+            if item.error is not None or item.text is None
+        ]
+        texts = pa.array([item.text for item in good], pa.large_string())
+        yield TextBatch(
+            texts=texts,
+            indices=np.array([item.index for item in good], dtype=np.int64),
+            early=early,
+            bytes_done=reader.bytes_read - done,
+        )
+        done = reader.bytes_read
+
+
+def parquet_text_batches(path: Path, drop: set[str]) -> Iterator[TextBatch]:
+    """Rows of a Parquet file as JSON texts (``to_json`` of each row, minus the ``drop`` columns)."""
+    size = path.stat().st_size
+    for batch, start in iter_parquet_batches(path):
+        table = pa.Table.from_batches([batch])
+        table = table.drop_columns([c for c in table.column_names if c in drop])
+        try:
+            texts = rows_as_json(table)
+        except Exception as err:  # a column type JSON cannot hold (e.g. an unsigned huge integer)
+            raise InputError(f"{path}: cannot read its rows as records ({str(err).splitlines()[0]})") from None
+        yield TextBatch(texts=texts, indices=np.arange(start, start + len(texts), dtype=np.int64), bytes_done=0)
+    yield TextBatch(texts=pa.array([], pa.large_string()), bytes_done=size)
