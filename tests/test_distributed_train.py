@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
+from run_records import assert_same_adapter, deterministic_log
 from test_train_e2e import small_config
 
 from pixelis_core.config_io import dump_yaml
@@ -136,12 +136,7 @@ def _train_lines(run: Path) -> list[dict]:
 
 def _deterministic(run: Path) -> list[dict]:
     """Log records without wall-clock fields (and checkpoint records: a stopped run writes one more)."""
-    timing = {"tokens_per_s", "samples_per_s", "path"}
-    return [
-        {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
-        for r in read_run_log(run / "metrics.jsonl").as_json()
-        if r["kind"] not in ("start", "end", "checkpoint", "resume")
-    ]
+    return deterministic_log(run, skip=("start", "end", "checkpoint", "resume"))
 
 
 def _decisions(run: Path, rank: int) -> dict:
@@ -164,11 +159,7 @@ def _assert_same_training(run: Path, reference: Path, rel: float) -> None:
                 assert a[key] == pytest.approx(b[key], rel=rel), key
             else:  # counts and accuracies are sums of integers: exact
                 assert a[key] == b[key], key
-    x = load_file(str(run / "adapter" / "adapter_model.safetensors"))
-    y = load_file(str(reference / "adapter" / "adapter_model.safetensors"))
-    assert x.keys() == y.keys()
-    for key in x:
-        assert float((x[key] - y[key]).abs().max()) < 1e-5, key
+    assert_same_adapter(run, reference, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -225,10 +216,7 @@ def test_ddp_resume_after_a_signal_on_one_rank_continues_exactly(runs):
     assert cont.returncode == 0, cont.stderr[-3000:]
     assert "steps 3 -> 8 (completed)" in cont.stdout
     assert _deterministic(resumed) == _deterministic(ddp)
-    a = load_file(str(ddp / "adapter" / "adapter_model.safetensors"))
-    b = load_file(str(resumed / "adapter" / "adapter_model.safetensors"))
-    for key in a:
-        assert (a[key] == b[key]).all(), key
+    assert_same_adapter(ddp, resumed)
 
 
 def test_resume_with_another_world_size_warns_and_goes_on(runs, tmp_path):

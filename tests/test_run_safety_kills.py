@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
+from run_records import assert_same_adapter, deterministic_log
 from test_run_safety_resume import base
 
 from pixelis_core.config_io import load_yaml
@@ -75,16 +75,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def _deterministic(run: Path) -> list[dict]:
-    """Log records without wall-clock fields and paths."""
-    timing = {"tokens_per_s", "samples_per_s", "path"}
-    return [
-        {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
-        for r in read_run_log(run / "metrics.jsonl").as_json()
-        if r["kind"] not in ("start", "end", "resume")
-    ]
-
-
 def _kinds_at(run: Path, step: int) -> list[str]:
     return [r["kind"] for r in read_run_log(run / "metrics.jsonl").as_json() if r["step"] == step]
 
@@ -121,16 +111,12 @@ def test_a_run_killed_at_each_point_resumes_to_the_uninterrupted_log(base, tmp_p
 
     summary = train(split_dir, load_yaml(TrainConfig, cfg_path), run, resume=resolve_resume("auto", run))
     assert (summary.start_step, summary.steps_done) == (resumes_at, 4)
-    assert _deterministic(run) == _deterministic(straight)
+    assert deterministic_log(run) == deterministic_log(straight)
     assert read_run_log(run / "metrics.jsonl").bad_lines == 0
     # the killed process wrote no end record; the resume record still makes it a leg of its own
     legs = run_legs(read_run_log(run / "metrics.jsonl").records)
     assert [(leg.start, leg.end is None) for leg in legs] == [(0, True), (resumes_at, False)]
-    a = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
-    b = load_file(str(run / "adapter" / "adapter_model.safetensors"))
-    assert a.keys() == b.keys()
-    for key in a:
-        assert (a[key] == b[key]).all(), key
+    assert_same_adapter(straight, run)
 
 
 def test_reconcile_cuts_back_drops_torn_lines_and_completes_the_checkpoint_record(tmp_path):

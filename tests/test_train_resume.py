@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
+from run_records import assert_same_adapter, deterministic_log
 from test_train_e2e import small_config
 
 from pixelis_core.config_io import dump_yaml
@@ -50,16 +50,6 @@ def _losses(run: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in read_run_log(run / "metrics.jsonl").as_json() if r["kind"] == "train"]
 
 
-def _deterministic(run: Path) -> list[dict]:
-    """Log records without wall-clock fields."""
-    timing = {"tokens_per_s", "samples_per_s", "path"}
-    return [
-        {k: v for k, v in r.items() if k not in timing and not k.startswith("time_")}
-        for r in read_run_log(run / "metrics.jsonl").as_json()
-        if r["kind"] not in ("start", "end", "resume")
-    ]
-
-
 def test_killed_run_resumes_exactly(tmp_path):
     split_dir = make_demo_split(tmp_path / "split", tmp_path / "images", n_per_category=6, n_eval_per_category=2)
     cfg = small_config(
@@ -98,12 +88,8 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert summary.start_step == N // 2 and summary.steps_done == N
 
     assert _losses(resumed) == _losses(straight)
-    assert _deterministic(resumed) == _deterministic(straight)
-    a = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
-    b = load_file(str(resumed / "adapter" / "adapter_model.safetensors"))
-    assert a.keys() == b.keys()
-    for key in a:
-        assert (a[key] == b[key]).all(), key
+    assert deterministic_log(resumed) == deterministic_log(straight)
+    assert_same_adapter(straight, resumed)
 
 
 def test_resume_argument_errors(tmp_path):
