@@ -14,6 +14,8 @@ class Measurement:
     label: str
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float = 0.0
+    """User + system CPU time of the child."""
 
 
 def measure(label: str, argv: list[str]) -> Measurement:
@@ -25,4 +27,4 @@ def measure(label: str, argv: list[str]) -> Measurement:
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{label} failed ({argv}):\n{stderr}")
-    return Measurement(label, seconds, usage.ru_maxrss / 1024)
+    return Measurement(label, seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)

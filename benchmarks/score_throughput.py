@@ -18,11 +18,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from _measure import Measurement, measure
 
 PY = sys.executable
 PIXELIS = str(Path(PY).with_name("pixelis"))
@@ -36,26 +35,6 @@ rel = duckdb.read_json(sys.argv[1], format="newline_delimited", columns=cols)
 n = sum(b.num_rows for b in rel.fetch_record_batch(65536))
 print(n)
 """
-
-
-@dataclass
-class Run:
-    label: str
-    wall: float
-    cpu: float
-    rss_mb: float
-
-
-def measure(label: str, argv: list[str]) -> Run:
-    """Run ``argv`` to completion (it must succeed): wall time, user+system CPU and the child's peak RSS."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{label} failed ({' '.join(argv)}):\n{stderr}")
-    return Run(label, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def write_samples(path: Path, n: int, workdir: Path) -> None:
@@ -81,7 +60,7 @@ def same_scores(ours: Path, ref: Path) -> str:
     return f"scores equal to the per-sample reference: {same} (max abs diff {worst:.2e}, {joined.height:,} rows)"
 
 
-def bench(n: int, workdir: Path) -> list[Run]:
+def bench(n: int, workdir: Path) -> list[Measurement]:
     data = workdir / f"samples_{n}.jsonl"
     write_samples(data, n, workdir)
     size_mb = data.stat().st_size / 2**20
@@ -99,10 +78,10 @@ def bench(n: int, workdir: Path) -> list[Run]:
     print("\n| process | wall s | CPU s | peak RSS MiB |")
     print("|---|---:|---:|---:|")
     for r in runs:
-        print(f"| {r.label} | {r.wall:.1f} | {r.cpu:.1f} | {r.rss_mb:,.0f} |")
+        print(f"| {r.label} | {r.seconds:.1f} | {r.cpu_seconds:.1f} | {r.peak_rss_mb:,.0f} |")
     print(
-        f"\npixelis score: {ref.wall / ours.wall:.2f}x faster than per-sample Python (target >= 3x), "
-        f"{ours.wall / bare.wall:.2f}x the bare read (target <= 2.5x), peak RSS {ours.rss_mb:,.0f} MiB "
+        f"\npixelis score: {ref.seconds / ours.seconds:.2f}x faster than per-sample Python (target >= 3x), "
+        f"{ours.seconds / bare.seconds:.2f}x the bare read (target <= 2.5x), peak RSS {ours.peak_rss_mb:,.0f} MiB "
         "(target <= 1024 MiB at 1M)"
     )
     data.unlink()
