@@ -197,6 +197,17 @@ def train(
         )
     except ConfigError as err:
         fail(f"invalid config: {err}")
+    run_dir, allowed = _checked_paths(split_dir, image_root, out, cfg, allow_config_change or [])
+    with _run_dir_lock(run_dir, main_rank):
+        summary = _train_in(split_dir, cfg, run_dir, resume, allowed, main_rank)
+    if main_rank:
+        render_summary(summary)
+
+
+def _checked_paths(
+    split_dir: Path, image_root: Path | None, out: Path | None, cfg: TrainConfig, allow: list[str]
+) -> tuple[Path, tuple[str, ...]]:
+    """The run directory and the config keys a resume may change; one-line errors for what cannot work."""
     if not split_dir.is_dir():
         fail(f"{split_dir}: split directory does not exist (run `pixelis split` first)")
     if image_root is not None and not image_root.is_dir():
@@ -207,15 +218,11 @@ def train(
         from pixelis_train.run_control import ResumeConfigError, parse_allowed
 
         check_sinks(cfg.logging.log_to)
-        allowed = parse_allowed(allow_config_change or [], cfg)
+        return run_dir, parse_allowed(allow, cfg)
     except ImportError as err:
         fail(str(err))
     except (SinkUnavailableError, ResumeConfigError) as err:
         fail(str(err))
-    with _run_dir_lock(run_dir, main_rank):
-        summary = _train_in(split_dir, cfg, run_dir, resume, allowed, main_rank)
-    if main_rank:
-        render_summary(summary)
 
 
 def _warn(message: str) -> None:
