@@ -13,10 +13,9 @@ from pixelis_core.text import plural
 from pixelis_core.write_errors import WriteError, check_writable
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.config import POLICIES, CurriculumConfig
+from pixelis_train.curriculum.events import event_label, is_rejected_advance
 from pixelis_train.curriculum.simulate import (
     SimulationResult,
-    event_label,
-    is_rejected_advance,
     simulate_model,
     simulate_trace,
     write_jsonl,

@@ -310,6 +310,18 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def config_leaves(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Every field of a config dataclass by dotted key (the keys of ``--set``), values as YAML sees them."""
+    leaves: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            leaves.update(config_leaves(value, f"{prefix}{f.name}."))
+        else:
+            leaves[prefix + f.name] = to_dict(value)
+    return leaves
+
+
 def dump_yaml(obj: Any) -> str:
     """YAML text of a config dataclass, loadable back by :func:`load_yaml`."""
     return yaml.safe_dump(to_dict(obj), sort_keys=False, allow_unicode=True)

@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pixelis_train.curriculum.events import Event
-from pixelis_train.curriculum.simulate import is_rejected_advance
+from pixelis_train.curriculum.events import Event, is_rejected_advance
 from pixelis_train.runlog import TrainRecord
 
 

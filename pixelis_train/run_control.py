@@ -9,11 +9,11 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pixelis_core.config_io import to_dict
+from pixelis_core.config_io import config_leaves
 
 
 class StopFlag:
@@ -92,18 +92,6 @@ class ConfigChange:
 
 class ResumeConfigError(ValueError):
     """A resume whose config differs from the checkpoint's in what the run computes (every difference named)."""
-
-
-def config_leaves(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    """Every field of a config dataclass by dotted key (the keys of ``--set``), values as YAML sees them."""
-    leaves: dict[str, Any] = {}
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        if is_dataclass(value) and not isinstance(value, type):
-            leaves.update(config_leaves(value, f"{prefix}{f.name}."))
-        else:
-            leaves[prefix + f.name] = to_dict(value)
-    return leaves
 
 
 def _matches(key: str, patterns: Sequence[str]) -> bool:

@@ -127,3 +127,16 @@ class Event:
     def from_json(cls, data: Mapping[str, Any]) -> Event:
         """Inverse of :meth:`to_json`."""
         return cls(**{**data, "numbers": dict(data["numbers"])})
+
+
+def is_rejected_advance(event: Event) -> bool:
+    """A 'rollback' event that undid an advance at the same evaluation: the stage stayed as it was."""
+    return event.kind == "rollback" and event.stage_before == event.stage_after
+
+
+def event_label(event: Event) -> tuple[str, str]:
+    """(what happened, the stage change) in words: 'rejected advance', '0 stays (1 rejected)' / 'advance', '0->1'."""
+    if is_rejected_advance(event):
+        tried = event.numbers.get("attempted_stage", event.stage_before + 1)
+        return "rejected advance", f"{event.stage_before} stays ({tried} rejected)"
+    return event.kind.replace("_", " "), f"{event.stage_before}->{event.stage_after}"

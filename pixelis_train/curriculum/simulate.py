@@ -25,7 +25,7 @@ from pixelis_core.atomic import atomic_path
 from pixelis_core.config_io import to_dict
 from pixelis_data.schema import CATEGORIES
 from pixelis_train.curriculum.config import CurriculumConfig, proportional_weights
-from pixelis_train.curriculum.events import Evaluation, Event
+from pixelis_train.curriculum.events import Evaluation, Event, is_rejected_advance
 from pixelis_train.curriculum.policy import make_policy, schedule_weights, shuffles_labels
 from pixelis_train.curriculum.synthetic import LearningCurveModel, SyntheticLearner
 from pixelis_train.curriculum.timeline import Cooldown, Segment, Timeline, stage_timeline
@@ -77,19 +77,6 @@ class SimulationResult:
         for event, evaluation in zip(self.events, self.evaluations, strict=True):
             records.append({"type": "event", **event.to_json(), "category_performance": dict(evaluation.performance)})
         return records
-
-
-def is_rejected_advance(event: Event) -> bool:
-    """A 'rollback' event that undid an advance at the same evaluation: the stage stayed as it was."""
-    return event.kind == "rollback" and event.stage_before == event.stage_after
-
-
-def event_label(event: Event) -> tuple[str, str]:
-    """(what happened, the stage change) in words: 'rejected advance', '0 stays (1 rejected)' / 'advance', '0->1'."""
-    if is_rejected_advance(event):
-        tried = event.numbers.get("attempted_stage", event.stage_before + 1)
-        return "rejected advance", f"{event.stage_before} stays ({tried} rejected)"
-    return event.kind.replace("_", " "), f"{event.stage_before}->{event.stage_after}"
 
 
 def write_jsonl(result: SimulationResult, cfg: CurriculumConfig, path: str | Path) -> None:

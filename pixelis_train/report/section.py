@@ -9,8 +9,7 @@ from pixelis_data.report import ReportInputError, ReportResult, write_report
 from pixelis_data.report import build_report as build_data_report
 from pixelis_data.report import detect_kind as detect_data_kind
 from pixelis_data.report.html import Section, Table
-from pixelis_train.curriculum.events import Event
-from pixelis_train.curriculum.simulate import event_label
+from pixelis_train.curriculum.events import Event, event_label
 from pixelis_train.report.experiment import build_experiment_report, is_experiment_dir
 from pixelis_train.report.legs import leg_rows, legs_sentence
 from pixelis_train.report.plots import run_figures
