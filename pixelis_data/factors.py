@@ -106,22 +106,32 @@ def has_phrase(cfg: ErrorPatternConfig) -> pl.Expr:
     return TRAJ.list.eval(pl.element().struct.field("thought").str.contains(pattern)).list.any().fill_null(False)
 
 
+def _action_codes(ops: OperationConfig) -> dict[str, str]:
+    """Known action -> one private-use character, so a known-action sequence is a string."""
+    return {name: chr(0xF0000 + i) for i, name in enumerate(ops.complexity)}
+
+
 def n_repetitions(cfg: ErrorPatternConfig, ops: OperationConfig) -> pl.Expr:
     """Positions in the known-action sequence equal to the (repetition_run - 1) known actions before them."""
-    element = pl.element()
-    same = pl.lit(True)
-    for back in range(1, cfg.repetition_run):
-        same = same & (element == element.shift(back))
-    return known_actions(ops).list.eval(same.fill_null(False)).list.sum().fill_null(0)
+    # A run of m equal known actions holds max(0, m - run + 1) such positions. Counted on the sequence as a
+    # string of one character per known action (unknown ones map to ""), since a shift inside list.eval
+    # runs row by row: a maximal run of length m >= run is one regex match, contributing m - (run - 1).
+    codes = _action_codes(ops)
+    sequence = TRAJ.list.eval(ACTION.replace_strict(codes, default="", return_dtype=pl.String)).list.join("")
+    runs = "|".join(f"{re.escape(c)}{{{cfg.repetition_run},}}" for c in codes.values())
+    per_run = pl.element().str.len_chars().cast(pl.Int64) - (cfg.repetition_run - 1)
+    return sequence.str.extract_all(runs).list.eval(per_run).list.sum().fill_null(0)
 
 
 def n_repeated_coordinates(cfg: ErrorPatternConfig) -> pl.Expr:
     """Steps of ``coordinate_action`` whose non-empty coordinates equal those of an earlier such step."""
-    # when/then keeps the expression elementwise, so Polars evaluates it over all steps at once.
-    params = pl.when(cfg.coordinate_action == ACTION).then(pl.element().struct.field("parameters"))
-    coords = params.str.json_path_match(f"$.{cfg.coordinate_field}").str.strip_chars()
-    present = TRAJ.list.eval(pl.when(~coords.is_in(["", "[]", '""'])).then(coords)).list.drop_nulls()
-    return (present.list.len() - present.list.n_unique()).fill_null(0)
+    element = pl.element()
+    # Filter first so json_path_match parses only those steps' parameters; then one elementwise pass and
+    # one aggregation, each list.eval reading the list once (len - n_unique on one list, not two).
+    params = TRAJ.list.eval(element.filter(cfg.coordinate_action == ACTION).struct.field("parameters"))
+    coords = params.list.eval(element.str.json_path_match(f"$.{cfg.coordinate_field}").str.strip_chars())
+    present = coords.list.eval(element.filter(~element.is_in(["", "[]", '""'])))
+    return present.list.eval(element.len() - element.n_unique()).list.first().fill_null(0)
 
 
 def error_patterns(

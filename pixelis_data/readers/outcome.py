@@ -73,7 +73,9 @@ def sample_type_expr(cfg: ReadConfig) -> pl.Expr:
     given = pl.col("sample_type")
     if not cfg.outcome_from_answer:
         return given.fill_null(DEFAULT_SAMPLE_TYPE)
-    answer, truth = pl.col("answer"), pl.col("ground_truth")
+    # only rows without a sample_type need the answer comparison: the others' answers are masked to null,
+    # which the string kernels skip (records that carry their type cost no regex work)
+    answer, truth = (pl.when(given.is_null()).then(pl.col(c)) for c in ("answer", "ground_truth"))
     both = (answer.str.strip_chars() != "") & (truth.str.strip_chars() != "")
     wrong = both.fill_null(False) & ~answers_match(answer, truth, cfg.answer_match).fill_null(True)
     derived = pl.when(wrong).then(pl.lit("outcome_negative")).otherwise(pl.lit(DEFAULT_SAMPLE_TYPE))

@@ -131,6 +131,19 @@ def _alias_expr(action: pl.Expr, alias_table: dict[str, str]) -> pl.Expr:
     return key.replace_strict(alias_table, default=action, return_dtype=pl.String)
 
 
+def _action_names(frame: pl.DataFrame, alias_table: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(blank names, name -> canonical name where they differ) over the distinct action names of ``frame``.
+
+    The string work of ``canonicalize`` (blank check, ``_alias_expr``) is done once per distinct name, not
+    per step: a batch has a handful of names over ~100k steps, and most are canonical already.
+    """
+    names = frame.select(pl.col("trajectory").explode().struct.field("action").drop_nulls().unique().alias("a"))
+    names = names.with_columns(_alias_expr(pl.col("a"), alias_table).alias("to"))
+    blank = names.filter(pl.col("a").str.strip_chars() == "")["a"].to_list()
+    renamed = names.filter(pl.col("a") != pl.col("to"))
+    return blank, dict(zip(renamed["a"].to_list(), renamed["to"].to_list(), strict=True))
+
+
 def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str, str]) -> pl.DataFrame:
     """Input-schema frame -> canonical frame with a ``_reject_reason`` column (null for good rows).
 
@@ -139,10 +152,10 @@ def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str,
     """
     traj = pl.col("trajectory")
     step = pl.element()
+    action = step.struct.field("action")
+    blank, renamed = _action_names(frame, alias_table)
     bad_step = traj.list.eval(step.is_null()).list
-    no_action = traj.list.eval(
-        step.struct.field("action").is_null() | (step.struct.field("action").str.strip_chars() == "")
-    ).list
+    no_action = traj.list.eval(action.is_null() | action.is_in(blank) if blank else action.is_null()).list
     weight = pl.col("sampling_weight")
     # the engine's reasons (engine.py: malformed JSON, wrong types, ...) come before these
     given = pl.col(TYPE_REASON) if TYPE_REASON in frame.columns else pl.lit(None, dtype=pl.String)
@@ -165,8 +178,10 @@ def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str,
         .then(pl.concat_list(pl.col("image_path")))
         .otherwise(pl.lit([], dtype=pl.List(pl.String)))
     )
-    normalised_traj = traj.list.eval(
-        step.struct.with_fields(_alias_expr(step.struct.field("action"), alias_table).alias("action"))
+    normalised_traj = (
+        traj.list.eval(step.struct.with_fields(action.replace(renamed).alias("action")))
+        if renamed
+        else traj  # every name is already canonical
     )
     return (
         frame.lazy()
