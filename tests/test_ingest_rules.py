@@ -72,6 +72,13 @@ def reasons(rejects: list) -> list[str]:
             '{"sample_id": "a", "trajectory": [{"action": "T", "parameters": [1, Infinity]}]}',
             "malformed JSON: Infinity is not",
         ),
+        ('{"sample_id": "a", "trajectory": [{"action": "T", "parameters": nan}]}', "malformed JSON"),
+        ('{"sample_id": "a", "trajectory": [{"action": "T", "result": {"x": [-Infinity]}}]}', "malformed JSON"),
+        ('{"sample_id": "a", "extra": {"deep": {"x": inf}}, "trajectory": []}', "malformed JSON"),
+        ('{"sample_id": "a", "image_size": [1, NaN], "trajectory": []}', "malformed JSON: NaN is not"),
+        ('{"sample_id": "a", "trajectory": [{"action": "T", "zz": NaN}]}', "malformed JSON: NaN is not"),
+        ('{"sample_id": "a", "images": ["x", NaN], "trajectory": []}', "malformed JSON: NaN is not"),
+        ('{"sample_id": "a", "trajectory": [{"action": "T",}]}', "malformed JSON"),
         ('{"sample_id": "a", "trajectory": [],}', "malformed JSON"),
         ('{"sample_id": "a", "trajectory": [5]}', "trajectory[0] must be an object, got a number"),
         ('{"sample_id": "a", "trajectory": [null]}', "trajectory[0] is null"),
@@ -164,3 +171,15 @@ def test_parquet_of_the_canonical_rows_reads_back_as_the_same_rows(tmp_path):
 def read_batches_of(tmp_path: Path, texts: list[str]) -> tuple[pl.DataFrame, list]:
     (tmp_path / "x.jsonl").write_text("\n".join(texts) + "\n")
     return read(tmp_path / "x.jsonl")
+
+
+def test_text_that_only_looks_like_nan_is_read_as_written(tmp_path):
+    """NaN / Infinity inside strings is text, not a number: the record is read, the text kept."""
+    steps = [{"action": "T", "parameters": {"label": ":NaN,Infinity", "n": [-1]}, "result": {"r": "[inf"}}]
+    text = json.dumps(rec(1, trajectory=steps, extra={"note": ",nan"}, image_size=["In"]))
+    for frame, rejects in both_containers(tmp_path, [text]):
+        assert rejects == []
+        step = frame["trajectory"][0][0]
+        assert json.loads(step["parameters"]) == steps[0]["parameters"]
+        assert json.loads(step["result"]) == steps[0]["result"]
+        assert json.loads(frame["extra"][0]) == {"note": ",nan", "image_size": ["In"]}

@@ -1,13 +1,13 @@
 """The one JSON parsing path: record texts -> input-schema rows and reject reasons, in DuckDB's JSON engine.
 
 Every record of every container and format reaches this module as JSON text (a JSONL line, a JSON array
-element, a Parquet row as ``to_json``, an adapter's output). Stage 1 gives each text's key lists and
-merged type structure (``json_structure``); stage 2 parses the values with one struct spec (the pixelis
-fields plus the batch's unknown fields) and flags, with plain list and string tests, every record a rule
-of docs/formats.md ("Defined behaviour") may refuse. So a record gives the same row whatever file, chunk
-or neighbours it came with. Python looks only at the few flagged texts (``explain.py``: the reason) and
-at the records the SQL does not build itself (``fixups.py``: a string ``parameters``, unknown step keys,
-an ``extra`` to merge by hand), whose JSON texts the engine serialises too (``normalise_json``).
+element, a Parquet row as ``to_json``, an adapter's output). One query per batch parses each text three
+times in C++ (``from_json`` with every scalar read as JSON text, so its type is its first character, and
+``json_keys`` of the record and of its steps) and flags, with plain list and string tests, every record
+a rule of docs/formats.md ("Defined behaviour") may refuse. So a record gives the same row whatever file,
+chunk or neighbours it came with. Python looks only at the few flagged texts (``explain.py``: the reason)
+and at the records the SQL does not build itself (``fixups.py``: a string ``parameters``, unknown step
+keys, an ``extra`` to merge by hand), whose JSON texts the engine serialises too (``normalise_json``).
 """
 
 from __future__ import annotations
@@ -19,25 +19,14 @@ import threading
 import polars as pl
 import pyarrow as pa
 
-from pixelis_data.readers.explain import TEXT_FIELDS, explain
+from pixelis_data.readers import rules
+from pixelis_data.readers.explain import explain
 from pixelis_data.readers.fixups import rebuild
 from pixelis_data.readers.pixelis import INPUT_SCHEMA, STEP_KEYS, TOP_KEYS
 
 # Texts DuckDB accepts but strict JSON does not may hold one of these; only those go to Python.
 SUSPECT = r",\s*[\]}]|[:,\[]\s*[-+]?(?i:nan|inf|infinity)\s*[,\]}]"
-_INTEGER = ("UBIGINT", "BIGINT", "HUGEINT", "UHUGEINT")
-_NUMBER = (*_INTEGER, "DOUBLE")
-# json_structure paths whose merged type decides whether a record is flagged (or fixed up in Python)
-_PATHS = (
-    "sample_id",
-    *TEXT_FIELDS,
-    "sampling_weight",
-    "images",
-    "trajectory",
-    "trajectory[0].action",
-    "trajectory[0].thought",
-    "trajectory[0].parameters",
-)
+TRAILING_COMMA = r",\s*[\]}]"
 MAX_UNKNOWN = 64  # distinct unknown fields per batch read by the SQL; beyond, extra is built in Python
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 ENGINE_BATCH = 1024  # rows per Arrow record batch handed to DuckDB
@@ -63,92 +52,27 @@ def _list(names: tuple[str, ...]) -> str:
     return "[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]"
 
 
-def _st(path: str) -> str:
-    return f"coalesce(st[{_PATHS.index(path) + 1}], 'NULL')"
-
-
 def _spec(unknown: tuple[str, ...]) -> str:
-    fields: dict = {k: "VARCHAR" for k in TOP_KEYS}
-    fields.update(images="JSON", extra="JSON", trajectory=[dict.fromkeys(STEP_KEYS, "VARCHAR")])
-    fields.update(dict.fromkeys(unknown, "JSON"))
+    """from_json's struct spec: every value as JSON text (its type is its first character), steps as structs."""
+    fields: dict = dict.fromkeys((*TOP_KEYS, *unknown), "JSON")
+    fields["trajectory"] = [dict.fromkeys(STEP_KEYS, "JSON")]
     return json.dumps(fields).replace("'", "''")
 
 
-# stage 1: the key lists and the merged type structure of every text (three cheap passes of the parser)
-_STAGE1 = (
-    "SELECT pos, line, try(json_keys(line)) AS keys, try(json_keys(line, '$.trajectory[*]')) AS skeys, "
-    "try(json_structure(line)) AS s FROM t"
-)
+def _query(read: tuple[str, ...], guard: bool) -> str:
+    """SQL: each text parsed three times in C++ (values, key lists) and two tests of the raw text.
 
-
-def _flags() -> str:
-    """SQL: true where Python must judge the record (explain.py): simple tests of the structure's types."""
-    text_ok = "('VARCHAR', 'NULL')"
-    tests = [
-        "keys IS NULL OR s IS NULL OR r IS NULL",
-        "left(ltrim(line), 1) <> '{'",
-        "len(keys) <> len(list_distinct(keys))",
-        "list_contains(skeys, [])",
-        "list_bool_or(list_transform(skeys, lambda k: len(list_distinct(k)) < len(k)))",
-        *(f"{_st(n)} NOT IN {text_ok}" for n in (*TEXT_FIELDS, "trajectory[0].action", "trajectory[0].thought")),
-        f"{_st('sample_id')} NOT IN ('VARCHAR', 'NULL', {_list(_INTEGER)[1:-1]})",
-        f"{_st('sampling_weight')} NOT IN ('NULL', {_list(_NUMBER)[1:-1]})",
-        f"{_st('images')} NOT IN ('NULL', 'VARCHAR', '[\"VARCHAR\"]', '[\"NULL\"]')",
-        f"{_st('trajectory')} <> 'NULL' AND NOT starts_with({_st('trajectory')}, '[{{') "
-        f"AND {_st('trajectory')} <> '[\"NULL\"]'",
-        f"regexp_matches(line, '{SUSPECT}')",
-    ]
-    return " OR ".join(f"({t})" for t in tests)
-
-
-def _stage2(unknown: tuple[str, ...]) -> str:
-    """SQL over stage 1 + the values: input-schema columns, ``_check`` / ``_refused`` and ``_fix``."""
-    # the SQL reads unknown fields with plain lower-case names (struct field names are case-insensitive);
-    # a record with any other unknown field gets its extra from Python
-    read = tuple(k for k in unknown if _PLAIN.fullmatch(k))[:MAX_UNKNOWN]
-    unread = tuple(k for k in unknown if k not in read)
-    cases = " ".join(f"WHEN '{k}' THEN r.\"{k}\"" for k in read)
-    value = f"coalesce(CASE k {cases} END::VARCHAR, 'null')" if read else "'null'"
-    row_unknown = f"list_filter(keys, lambda k: NOT list_contains({_list(TOP_KEYS)}, k))"
-    unk = f"'{{' || array_to_string(list_transform({row_unknown}, lambda k: to_json(k) || ':' || {value}), ',') || '}}'"
-    own = "r.extra::VARCHAR"
-    extra = (
-        f"CASE WHEN NOT has_unknown THEN {own} WHEN r.extra IS NULL OR {own} = '{{}}' THEN unk "
-        f"ELSE ({own})[:-2] || ',' || unk[2:] END"
-    )
-    fix = [
-        f"{_st('trajectory[0].parameters')} IN ('VARCHAR', 'JSON')",
-        f"len(list_filter(coalesce(try(json_keys(s, '$.trajectory[0]')), []), "
-        f"lambda k: NOT list_contains({_list(STEP_KEYS)}, k))) > 0",
-        "has_unknown AND r.extra IS NOT NULL AND left(r.extra::VARCHAR, 1) <> '{'",
-        f"has_unknown AND left(r.extra::VARCHAR, 1) = '{{' AND list_has_any(json_keys(r.extra), {row_unknown})",
-        "NOT has_unknown AND left(r.extra::VARCHAR, 1) = '\"'",
-        *([f"list_has_any(keys, {_list(unread)})"] if unread else []),
-    ]
-    columns = {
-        "sample_id": "r.sample_id",
-        **{name: f"r.{name}" for name in TEXT_FIELDS},
-        "images": f"CASE {_st('images')} WHEN 'VARCHAR' THEN [r.images->>'$'] "
-        "WHEN 'NULL' THEN NULL ELSE from_json(r.images, '[\"VARCHAR\"]') END",
-        "trajectory": "r.trajectory",
-        "sampling_weight": f"CASE WHEN {_st('sampling_weight')} IN {tuple(_NUMBER)} "
-        "THEN TRY_CAST(r.sampling_weight AS DOUBLE) END",
-        "extra": extra,
-    }
-    select = ",\n  ".join(f"{expr} AS {name}" for name, expr in columns.items())
-    paths = ", ".join(f"'$.{p}'" for p in _PATHS)
+    ``read`` are the unknown fields whose values the SQL reads (plain lower-case names: struct field
+    names are case-insensitive); a record with any other unknown field gets its extra from Python.
+    ``guard`` wraps the parses in ``try`` (a malformed text gives nulls instead of failing the query):
+    it costs a fifth of the time, so a batch is first read without it.
+    """
+    g = (lambda e: f"try({e})") if guard else (lambda e: e)
     return f"""
-WITH parsed AS (
-  SELECT *, try(from_json(line, '{_spec(read)}')) AS r, try(json_extract_string(s, [{paths}])) AS st,
-    len(list_intersect(keys, {_list(TOP_KEYS)})) < len(keys) AS has_unknown
-  FROM t
-), built AS (
-  SELECT *, CASE WHEN has_unknown THEN {unk} END AS unk FROM parsed
-)
-SELECT pos, {_flags()} AS _check, keys IS NULL OR s IS NULL OR r IS NULL AS _refused,
-  coalesce({" OR ".join(f"({f})" for f in fix)}, false) AS _fix,
-  {select}
-FROM built
+SELECT pos, {g(f"from_json(line, '{_spec(read)}')")} AS r, {g("json_keys(line)")} AS keys,
+  {g("json_keys(line, '$.trajectory[*]')")} AS skeys, regexp_matches(line, '{TRAILING_COMMA}') AS _comma,
+  left(ltrim(line), 1) <> '{{' AS _not_object
+FROM t
 """
 
 
@@ -161,20 +85,78 @@ def _run(sql: str, table: pa.Table) -> pa.Table:
         con.unregister("t")
 
 
+def _parse_once(table: pa.Table, read: tuple[str, ...]) -> pl.DataFrame:
+    import duckdb
+
+    try:
+        out = _run(_query(read, guard=False), table)
+    except duckdb.Error:  # a text the engine cannot parse: read the batch again, that text as nulls
+        out = _run(_query(read, guard=True), table)
+    frame = pl.from_arrow(out)
+    assert isinstance(frame, pl.DataFrame)
+    return frame if frame["pos"].is_sorted() else frame.sort("pos")
+
+
+def _readable(unknown: list[str]) -> tuple[str, ...]:
+    return tuple(sorted(k for k in set(unknown) if _PLAIN.fullmatch(k)))[:MAX_UNKNOWN]
+
+
+def _parse(table: pa.Table) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """The engine's parse of the texts, reading the unknown fields of the previous batch, or all of them."""
+    read = getattr(_local, "unknown", ())
+    frame = _parse_once(table, read)
+    seen = frame.select(rules.unknown_keys().explode().drop_nulls().unique())["keys"].to_list()
+    wanted = _readable([*read, *seen])
+    if not set(wanted) <= set(read):
+        read = _local.unknown = wanted
+        frame = _parse_once(table, read)
+    return frame, read
+
+
+_VALUES = """
+SELECT pos, CASE WHEN starts_with(images, '[') THEN try(from_json(images, '["JSON"]')) END AS imgs,
+  CASE WHEN starts_with(extra, '{') THEN try(json_keys(extra)) END AS ekeys
+FROM t
+"""
+
+
+def _value_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    """``imgs`` (the JSON texts of a list ``images``) and ``ekeys`` (the keys of an object ``extra``).
+
+    Only the rows that have such values go to the engine again; they are few, and their values short.
+    """
+    images, extra = rules.field("images"), rules.field("extra")
+    needed = images.str.starts_with("[") | (extra.str.starts_with("{") & (rules.unknown_keys().list.len() > 0))
+    wanted = frame.filter(needed.fill_null(False)).select("pos", images.alias("images"), extra.alias("extra"))
+    schema = {"imgs": pl.List(pl.String), "ekeys": pl.List(pl.String)}
+    if wanted.height == 0:
+        return frame.with_columns(pl.lit(None, dtype=dt).alias(n) for n, dt in schema.items())
+    found = pl.from_arrow(_run(_VALUES, wanted.to_arrow()))
+    assert isinstance(found, pl.DataFrame)
+    found = found.select("pos", *[pl.col(n).cast(dt) for n, dt in schema.items()])
+    return frame.join(found, on="pos", how="left", maintain_order="left")
+
+
 def parse_texts(texts: pa.Array) -> pl.DataFrame:
     """Rows of the input schema, row i from ``texts[i]``, with ``_type_reason`` (null when the record is fine).
 
     ``texts`` is an Arrow string array of JSON records (blank texts are no records: callers drop them).
+    The rows do not depend on which unknown fields the SQL read: one it did not read is merged by Python.
     """
     pos = pa.array(range(len(texts)), pa.int64())
     table = pa.table({"pos": pos, "line": texts.cast(pa.large_string())})
     # small record batches let DuckDB spread one chunk over its threads
-    first = _run(_STAGE1, pa.Table.from_batches(table.to_batches(max_chunksize=ENGINE_BATCH), table.schema))
-    keys = pl.from_arrow(first.column("keys")).explode().drop_nulls().unique().sort().to_list()
-    unknown = tuple(k for k in keys if k not in TOP_KEYS)
-    frame = pl.from_arrow(_run(_stage2(unknown), first))
-    assert isinstance(frame, pl.DataFrame)
-    frame = frame.sort("pos").with_columns(pl.lit(None, dtype=pl.String).alias("_type_reason"))
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=ENGINE_BATCH), table.schema)
+    parsed, read = _parse(table)
+    parsed = _value_lists(parsed).with_columns(rules.unknown_object(parsed, read))
+    frame = parsed.select(
+        "pos",
+        rules.check().alias("_check"),
+        rules.refused().alias("_refused"),
+        rules.fix(read).alias("_fix"),
+        *[e.alias(n) for n, e in rules.columns().items()],
+        pl.lit(None, dtype=pl.String).alias("_type_reason"),
+    )
     frame = _explain_flagged(frame, texts)
     frame = _fix_rows(frame, texts)
     return frame.select(
@@ -183,9 +165,12 @@ def parse_texts(texts: pa.Array) -> pl.DataFrame:
 
 
 def _explain_flagged(frame: pl.DataFrame, texts: pa.Array) -> pl.DataFrame:
-    """Rows the engine flagged get the Python reason (malformed, duplicate key, NaN, ...), if it finds one."""
+    """Rows the engine flagged get the Python reason (malformed, duplicate key, NaN, ...), if it finds one.
+
+    The rows Python builds are judged too: the rules do not look inside the values that only Python reads.
+    """
     reasons: dict[int, str] = {}
-    for p, refused in frame.filter(pl.col("_check")).select("pos", "_refused").iter_rows():
+    for p, refused in frame.filter(pl.col("_check") | pl.col("_fix")).select("pos", "_refused").iter_rows():
         reason = explain(texts[p].as_py(), bool(refused), pixelis=True)
         if reason is not None:
             reasons[p] = reason
