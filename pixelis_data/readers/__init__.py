@@ -10,10 +10,11 @@ hash and rejects duplicate sample_ids across all files. For every batch
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -21,11 +22,12 @@ import pyarrow as pa
 from pixelis_data.config import DEFAULT_COMPLEXITY, ReadConfig
 from pixelis_data.factor_registry import REGISTRY_COLUMNS
 from pixelis_data.readers.base import Batch, RawItem, RecordAdapter, RecordError, Reject
-from pixelis_data.readers.engine import parse_texts, precheck_texts
+from pixelis_data.readers.engine import finish, parse_texts, precheck_texts, query
 from pixelis_data.readers.files import InputError, container_of, expand_inputs
 from pixelis_data.readers.formats import ADAPTERS, DETECT_SAMPLE, detect_format
 from pixelis_data.readers.outcome import sample_type_expr
 from pixelis_data.readers.pixelis import REJECT_COL, canonicalize, fill_content_ids
+from pixelis_data.readers.seen import SeenIds
 from pixelis_data.readers.texts import TextBatch, json_text_batches, jsonl_text_batches, parquet_text_batches
 from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN
 
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
+R = TypeVar("R")
 ROWS_PER_BATCH = 8192  # records parsed, scored and written together: bounds memory whatever read.chunk_mb is
 CHUNK_UNIT = 1024 * 1024  # bytes per read.chunk_mb (tests shrink it to cut files into many tiny chunks)
 # Columns a previous `pixelis score` added: they are recomputed, so re-scoring a scores file is allowed.
@@ -131,10 +135,12 @@ def _file_batches(
     # JSONL is detected from the file's first lines, not from the first chunk, which may hold only blank lines
     sample = None if container_of(path) == "jsonl" else _sample(first)
     adapter = ADAPTERS[fmt] if fmt else detect_format(path, sample)
-    for tb in (part for whole in chain([first], batches) for part in whole.split(ROWS_PER_BATCH)):
+    parts = (part for whole in chain([first], batches) for part in whole.split(ROWS_PER_BATCH))
+    native = adapter.name == "pixelis"
+    for tb, parsed in ahead(parts, lambda tb: query(tb.texts) if native and tb.n_input else None):
         if tb.n_input:
-            if adapter.name == "pixelis":
-                frame = canonicalize(parse_texts(tb.texts), "pixelis", alias_table)
+            if parsed is not None:
+                frame = canonicalize(finish(parsed, tb.texts), "pixelis", alias_table)
                 yield _split_rejects(
                     frame, lambda p, reason, _tb=tb: _tb.reject(source, p, reason), source, tb.early, tb.n_input, cfg
                 )
@@ -142,6 +148,23 @@ def _file_batches(
                 yield _foreign_batch(tb, source, adapter, cfg, alias_table)
         if progress and tb.bytes_done:
             progress(tb.bytes_done)
+
+
+def ahead(items: Iterable[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """``(item, work(item))`` in order, ``work`` of the next item running in a worker thread meanwhile.
+
+    The engine's parse of the next batch (C++, without the GIL) overlaps the rules and validation of
+    this one; an exception of ``work`` is raised here, for its item.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelis-parse") as pool:
+        pending: tuple[T, Future[R]] | None = None
+        for item in items:
+            future = pool.submit(work, item)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (item, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def read_batches(
@@ -160,13 +183,11 @@ def read_batches(
     if fmt is not None and fmt not in ADAPTERS:
         raise InputError(f"unknown format {fmt!r} (known: {', '.join(ADAPTERS)})")
     alias_table = cfg.alias_table(tuple(DEFAULT_COMPLEXITY))
-    # a set: looking each batch up in a Series of all earlier ids would cost time growing with the file
-    seen: set[str] = set()
+    seen = SeenIds()  # hashes in sorted arrays: neither time nor memory per id grows much with the file
     for path in expand_inputs(inputs):
         for batch in _file_batches(path, fmt, cfg, alias_table, progress):
             ids = batch.frame["sample_id"]
-            earlier = pl.Series([i in seen for i in ids.to_list()], dtype=pl.Boolean)
-            dup = earlier | ~ids.is_first_distinct()
+            dup = seen.earlier(ids) | ~ids.is_first_distinct()
             batch.reject_rows(dup, lambda row: f"duplicate sample_id {row['sample_id']!r} (the first one is kept)")
-            seen.update(batch.frame["sample_id"].to_list())
+            seen.add(batch.frame["sample_id"])
             yield batch

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
@@ -106,9 +107,10 @@ def _parse(table: pa.Table) -> tuple[pl.DataFrame, tuple[str, ...]]:
     read = getattr(_local, "unknown", ())
     frame = _parse_once(table, read)
     seen = frame.select(rules.unknown_keys().explode().drop_nulls().unique())["keys"].to_list()
-    wanted = _readable([*read, *seen])
-    if not set(wanted) <= set(read):
-        read = _local.unknown = wanted
+    wanted = _readable(seen)
+    if not set(wanted) <= set(read):  # this batch's fields first, then the earlier ones while there is room
+        kept = [k for k in read if k not in wanted]
+        read = _local.unknown = tuple(sorted([*wanted, *kept][:MAX_UNKNOWN]))
         frame = _parse_once(table, read)
     return frame, read
 
@@ -137,23 +139,33 @@ def _value_lists(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.join(found, on="pos", how="left", maintain_order="left")
 
 
-def parse_texts(texts: pa.Array) -> pl.DataFrame:
-    """Rows of the input schema, row i from ``texts[i]``, with ``_type_reason`` (null when the record is fine).
+@dataclass(frozen=True)
+class Parsed:
+    """The engine's parse of one batch of texts (``query``), before the rules (``finish``)."""
 
-    ``texts`` is an Arrow string array of JSON records (blank texts are no records: callers drop them).
-    The rows do not depend on which unknown fields the SQL read: one it did not read is merged by Python.
-    """
+    frame: pl.DataFrame
+    read: tuple[str, ...]
+    """The unknown fields whose values the SQL read."""
+
+
+def query(texts: pa.Array) -> Parsed:
+    """The engine's part of ``parse_texts`` (the C++ parse; it may run in another thread than ``finish``)."""
     pos = pa.array(range(len(texts)), pa.int64())
     table = pa.table({"pos": pos, "line": texts.cast(pa.large_string())})
     # small record batches let DuckDB spread one chunk over its threads
     table = pa.Table.from_batches(table.to_batches(max_chunksize=ENGINE_BATCH), table.schema)
-    parsed, read = _parse(table)
-    parsed = _value_lists(parsed).with_columns(rules.unknown_object(parsed, read))
-    frame = parsed.select(
+    frame, read = _parse(table)
+    return Parsed(frame, read)
+
+
+def finish(parsed: Parsed, texts: pa.Array) -> pl.DataFrame:
+    """The rules over the engine's parse of ``texts``: rows of the input schema with ``_type_reason``."""
+    frame = _value_lists(parsed.frame).with_columns(rules.unknown_object(parsed.frame, parsed.read))
+    frame = frame.select(
         "pos",
         rules.check().alias("_check"),
         rules.refused().alias("_refused"),
-        rules.fix(read).alias("_fix"),
+        rules.fix(parsed.read).alias("_fix"),
         *[e.alias(n) for n, e in rules.columns().items()],
         pl.lit(None, dtype=pl.String).alias("_type_reason"),
     )
@@ -162,6 +174,15 @@ def parse_texts(texts: pa.Array) -> pl.DataFrame:
     return frame.select(
         pl.col("pos").alias("_pos"), *[pl.col(c).cast(dt) for c, dt in INPUT_SCHEMA.items()], "_type_reason"
     )
+
+
+def parse_texts(texts: pa.Array) -> pl.DataFrame:
+    """Rows of the input schema, row i from ``texts[i]``, with ``_type_reason`` (null when the record is fine).
+
+    ``texts`` is an Arrow string array of JSON records (blank texts are no records: callers drop them).
+    The rows do not depend on which unknown fields the SQL read: one it did not read is merged by Python.
+    """
+    return finish(query(texts), texts)
 
 
 def _explain_flagged(frame: pl.DataFrame, texts: pa.Array) -> pl.DataFrame:

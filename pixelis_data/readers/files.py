@@ -1,4 +1,4 @@
-"""Input files: expanding paths/dirs/globs, and iterating JSONL chunks, JSON array elements and Parquet batches."""
+"""Input files: expanding paths/dirs/globs, and iterating JSON array elements and Parquet batches (JSONL: texts.py)."""
 
 from __future__ import annotations
 
@@ -65,27 +65,6 @@ def expand_inputs(inputs: str | os.PathLike[str] | list[str | os.PathLike[str]])
         if path.stat().st_size == 0:
             raise InputError(f"{path}: the file is empty")
     return files
-
-
-def iter_jsonl_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Whole-line byte chunks of about ``chunk_bytes`` and the 1-based line number each starts at."""
-    with open(path, "rb") as fh:
-        carry = b""
-        line = 1
-        while True:
-            block = fh.read(chunk_bytes)
-            if not block:
-                break
-            data = carry + block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            chunk, carry = data[: cut + 1], data[cut + 1 :]
-            yield chunk, line
-            line += chunk.count(b"\n")
-        if carry:
-            yield carry, line
 
 
 def load_json_items(path: Path, block_bytes: int = BLOCK_BYTES, keep_text: bool = False) -> JsonItems:

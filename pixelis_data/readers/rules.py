@@ -49,7 +49,7 @@ def text(value: pl.Expr) -> pl.Expr:
 
 def non_finite(value: pl.Expr) -> pl.Expr:
     """The JSON text may hold NaN or Infinity (an Aho-Corasick scan: no regex over every text)."""
-    return value.str.contains_any(list(_STARTS)) | value.str.contains(r"^-?[NnIi]")
+    return value.str.contains_any(list(_STARTS)) | value.str.contains(r"^-?(?:[Nn][Aa]|[Ii][Nn])")
 
 
 def _any_step(test: pl.Expr) -> pl.Expr:

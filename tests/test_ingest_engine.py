@@ -1,0 +1,79 @@
+"""The JSON engine's shortcuts give the rows its plain path gives: a record's row depends on its text alone."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import polars as pl
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pixelis_data.readers import engine, rules
+from tests.test_ingest_invariance import NOISE, RECORD
+
+UNKNOWN = st.dictionaries(
+    st.sampled_from(["image_size", "zz", "note", "Image Size", "a.b", "extra_id"]),
+    st.none() | st.integers(-3, 3) | st.text(max_size=4) | st.lists(st.integers(0, 9), max_size=3),
+    max_size=3,
+)
+
+
+def parse_in_new_thread(texts: list[str], guess: tuple[str, ...]) -> pl.DataFrame:
+    """``parse_texts`` in a fresh thread whose engine starts from ``guess`` as the unknown fields to read."""
+    out: dict[str, pl.DataFrame] = {}
+
+    def work() -> None:
+        engine._local.unknown = guess
+        out["frame"] = engine.parse_texts(pa.array(texts, pa.large_string()))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return out["frame"]
+
+
+def texts_of(records: list[dict], unknown: list[dict]) -> list[str]:
+    return [json.dumps({**r, **u}, ensure_ascii=False) for r, u in zip(records, unknown, strict=False)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(records=st.lists(RECORD, min_size=1, max_size=6), unknown=st.lists(UNKNOWN, min_size=6, max_size=6))
+def test_rows_do_not_depend_on_the_unknown_fields_the_engine_read_before(records, unknown):
+    texts = texts_of(records, unknown)
+    plain = parse_in_new_thread(texts, ())
+    for guess in [("image_size",), ("note", "zz"), tuple(f"f{i}" for i in range(engine.MAX_UNKNOWN))]:
+        assert parse_in_new_thread(texts, guess).equals(plain)
+
+
+@settings(max_examples=30, deadline=None)
+@given(records=st.lists(RECORD, min_size=1, max_size=6), unknown=st.lists(UNKNOWN, min_size=6, max_size=6))
+def test_unknown_fields_built_per_layout_equal_those_built_row_by_row(records, unknown):
+    texts = texts_of(records, unknown)
+    by_layout = parse_in_new_thread(texts, ())
+    saved = rules.SAME_LAYOUTS
+    rules.SAME_LAYOUTS = 0  # every batch takes the row-by-row path
+    try:
+        by_row = parse_in_new_thread(texts, ())
+    finally:
+        rules.SAME_LAYOUTS = saved
+    assert by_row.equals(by_layout)
+
+
+@settings(max_examples=30, deadline=None)
+@given(records=st.lists(RECORD, min_size=1, max_size=6), noise=st.lists(NOISE, min_size=1, max_size=3))
+def test_a_text_the_engine_cannot_parse_leaves_the_other_rows_as_they_were(records, noise):
+    """A malformed text makes the engine read the batch again, guarded: the good rows stay the same."""
+    texts = texts_of(records, [{}] * len(records))
+    alone = parse_in_new_thread(texts, ())
+    bad = [n for n in noise if n.strip()] or ["{bad"]
+    mixed = parse_in_new_thread([*texts, *bad], ())
+    assert mixed.head(len(texts)).equals(alone)
+
+
+def test_nan_and_infinity_are_found_only_as_numbers():
+    """The rules flag the engine's NaN / Infinity however spelled, not the text "NaN" inside a string."""
+    values = pl.Series(["NaN", "-Infinity", '{"x":inf}', "[1,nan]", '{"a":"NaN"}', '"Infinity"', "null", "[-1]"])
+    found = pl.DataFrame({"v": values}).select(rules.non_finite(pl.col("v")))["v"].to_list()
+    assert found == [True, True, True, True, False, False, False, False]
