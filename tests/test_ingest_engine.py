@@ -7,6 +7,7 @@ import threading
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,3 +78,44 @@ def test_nan_and_infinity_are_found_only_as_numbers():
     values = pl.Series(["NaN", "-Infinity", '{"x":inf}', "[1,nan]", '{"a":"NaN"}', '"Infinity"', "null", "[-1]"])
     found = pl.DataFrame({"v": values}).select(rules.non_finite(pl.col("v")))["v"].to_list()
     assert found == [True, True, True, True, False, False, False, False]
+
+
+def flat(batches) -> tuple[list, list, list, int]:
+    texts, indices, early, size = [], [], [], 0
+    for b in batches:
+        texts += b.texts.to_pylist()
+        indices += [] if b.indices is None else b.indices.tolist()
+        early += [(r.reason, r.index, r.raw) for r in b.early]
+        size += b.bytes_done
+    return texts, indices, early, size
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    records=st.lists(RECORD, max_size=7),
+    bad=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(['{"a" 1}', "{bad", "[1, 2", '{"x": 1,}'])), max_size=2),
+    spacing=st.sampled_from(["", " ", "\n  "]),
+    batch=st.sampled_from([1, 2, 1000]),
+)
+def test_json_arrays_cut_by_the_engine_equal_the_streamers_cut(tmp_path_factory, records, bad, spacing, batch):
+    """The engine cuts a JSON array as the Python streamer does; where it gives up, the streamer goes on."""
+    from pixelis_data.readers import texts
+
+    elements = [json.dumps(r, ensure_ascii=False) for r in records]
+    for at, text in bad:
+        elements.insert(min(at, len(elements)), text)
+    path = tmp_path_factory.mktemp("arr") / "a.json"
+    path.write_text("[" + spacing + ("," + spacing).join(elements) + spacing + "]", encoding="utf-8")
+    saved = texts.ITEM_BATCH
+    texts.ITEM_BATCH = batch  # several batches before a bad element, so the engine stops midway
+    try:
+        streamed = flat(texts._streamed_json_batches(path))
+        both = flat(texts.json_text_batches(path))
+    except Exception as err:  # a file the streamer refuses as a whole is refused either way
+        with pytest.raises(type(err)):
+            flat(texts.json_text_batches(path))
+        return
+    finally:
+        texts.ITEM_BATCH = saved
+    assert both[:3] == streamed[:3]
+    assert both[3] <= path.stat().st_size  # progress never runs past the file (the streamer may stop short)

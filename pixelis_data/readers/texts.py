@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pixelis_data.readers.base import Reject
-from pixelis_data.readers.engine import rows_as_json
+from pixelis_data.readers.engine import ENGINE_MEMORY, rows_as_json
 from pixelis_data.readers.files import ITEM_BATCH, InputError, iter_parquet_batches, load_json_items
 
 BOM = b"\xef\xbb\xbf"
@@ -155,17 +155,74 @@ def jsonl_text_batches(path: Path, chunk_bytes: int) -> Iterator[TextBatch]:
 
 
 def json_text_batches(path: Path) -> Iterator[TextBatch]:
-    """Elements of a JSON array file (streamed) as text batches with their index."""
+    """Elements of a JSON array file as text batches with their index.
+
+    The JSON engine cuts the elements of a plain array (``read_json_objects``: each element's own text,
+    in C++); a file it refuses (a ``{"samples": [...]}`` object, a malformed element, text that is not
+    UTF-8, an element over its size limit) is read on by the Python streamer from the element where
+    the engine stopped, and that streamer gives each reject its index and reason.
+    """
+    done, given = 0, 0
+    try:
+        for batch in _engine_json_batches(path):
+            done, given = done + len(batch.texts), given + batch.bytes_done
+            yield batch
+        return
+    except _EngineRefused:
+        pass
+    for batch in _streamed_json_batches(path, skip=done):
+        # the streamer reads from the start: the bytes the engine already reported are not counted twice
+        counted = min(given, batch.bytes_done)
+        batch.bytes_done, given = batch.bytes_done - counted, given - counted
+        yield batch
+
+
+class _EngineRefused(Exception):
+    """The engine could not cut this JSON file into elements (the streamer reads it instead)."""
+
+
+def _engine_json_batches(path: Path) -> Iterator[TextBatch]:
+    import duckdb
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(len(BOM) + 64)
+    if not head.removeprefix(BOM).lstrip().startswith(b"["):
+        raise _EngineRefused
+    # a connection of its own: the open result streams while the parser queries the thread's connection
+    con = duckdb.connect(config={"memory_limit": ENGINE_MEMORY})
+    try:
+        quoted = "'" + str(path).replace("'", "''") + "'"
+        sql = f"SELECT json::VARCHAR AS text FROM read_json_objects({quoted}, format = 'array')"
+        reader = con.sql(sql).to_arrow_reader(ITEM_BATCH)
+        start, given = 0, 0
+        for record_batch in reader:
+            texts = record_batch.column(0).cast(pa.large_string())
+            n = len(texts)
+            done = int(pc.sum(pc.binary_length(texts)).as_py() or 0) + n  # about the bytes read (and a comma each)
+            done = min(done, size - given)
+            given += done
+            yield TextBatch(texts=texts, indices=np.arange(start, start + n, dtype=np.int64), bytes_done=done)
+            start += n
+        yield TextBatch(texts=pa.array([], pa.large_string()), bytes_done=size - given)
+    except (duckdb.Error, OSError, pa.ArrowException) as err:  # errors while streaming come through Arrow
+        raise _EngineRefused from err
+    finally:
+        con.close()
+
+
+def _streamed_json_batches(path: Path, skip: int = 0) -> Iterator[TextBatch]:
+    """Elements of a JSON array file, cut by the Python streamer, from element ``skip`` on."""
     source = str(path)
     reader = load_json_items(path, keep_text=True)
-    items = iter(reader)
+    items = (item for item in reader if item.index is None or item.index >= skip)
     done = 0
     while batch := list(islice(items, ITEM_BATCH)):
-        good = [item for item in batch if item.error is None and item.text is not None]
+        # a complete element the streamer could not parse is judged by the engine like any other text, so
+        # its reason is the same whichever reader cut it (and the same as on a JSONL line)
+        good = [item for item in batch if item.text is not None]
         early = [
-            Reject(source, item.error or "malformed JSON", item.text or "", index=item.index)
-            for item in batch
-            if item.error is not None or item.text is None
+            Reject(source, item.error or "malformed JSON", "", index=item.index) for item in batch if item.text is None
         ]
         texts = pa.array([item.text for item in good], pa.large_string())
         yield TextBatch(
