@@ -121,7 +121,13 @@ def score(
         with progress:
             task = progress.add_task("score", total=total)
             result = score_to_parquet(
-                files, output, cfg, fmt=fmt, strict=strict, progress=lambda n: progress.advance(task, n)
+                files,
+                output,
+                cfg,
+                fmt=fmt,
+                strict=strict,
+                progress=lambda n: progress.advance(task, n),
+                keep_report=not quiet,  # --quiet prints no report: nothing to keep per sample
             )
     except (InputError, FactorModuleError, ModelScoresError) as err:
         fail(str(err))

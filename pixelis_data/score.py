@@ -275,8 +275,12 @@ def score_to_parquet(
     fmt: str | None = None,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    keep_report: bool = True,
 ) -> ScoreResult:
     """Read, validate, score and write ``output`` (atomically); rejects go to ``<output>.rejects.jsonl``.
+
+    ``keep_report``: keep the columns the report needs (``ScoreResult.report``, about 64 bytes per
+    sample); without it the memory of a run does not grow with the input.
 
     With ``strict`` the scores are not written when anything was rejected or, with model scores, a scored
     sample has none (the rejects file is still written). Raises InputError for unusable input files,
@@ -317,7 +321,10 @@ def score_to_parquet(
                 result.unknown_ops.update(_unknown_ops(scored, known))
                 # categorical: the strings of the batch may be views into its whole parsed text, which a
                 # plain select would keep alive for the rest of the run (memory growing with the file)
-                reports.append(scored.select(report_columns).with_columns(pl.col(REPORT_COLUMNS).cast(pl.Categorical)))
+                if keep_report:
+                    reports.append(
+                        scored.select(report_columns).with_columns(pl.col(REPORT_COLUMNS).cast(pl.Categorical))
+                    )
                 table = scored.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp_out, table.schema, **parquet_options(table.schema))

@@ -136,3 +136,19 @@ def test_help_explains_options():
     assert result.exit_code == 0
     for option in ("--output", "--config", "--factor-module", "--strict", "--format"):
         assert option in result.output
+
+
+def test_quiet_writes_the_same_scores_and_keeps_no_report(tmp_path):
+    """--quiet prints one line and keeps no per-sample report columns; the scores file is the same."""
+    from pixelis_data.score import score_to_parquet
+
+    data = tmp_path / "input.json"
+    data.write_text(json.dumps([rec(i) for i in range(5)]))
+    quiet = invoke(data, "-o", tmp_path / "q.parquet", "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert "p10" not in quiet.output and "5 input = 5 scored" in quiet.output
+    loud = invoke(data, "-o", tmp_path / "l.parquet")
+    assert loud.exit_code == 0 and "p10" in loud.output
+    assert pl.read_parquet(tmp_path / "q.parquet").equals(pl.read_parquet(tmp_path / "l.parquet"))
+    assert score_to_parquet(data, tmp_path / "k.parquet", keep_report=False).report is None
+    assert score_to_parquet(data, tmp_path / "k.parquet").report.height == 5
