@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 from _measure import measure
+from score_throughput import same_scores
 
 PY = sys.executable
 PIXELIS = str(Path(PY).with_name("pixelis"))
@@ -70,14 +70,7 @@ def main() -> None:
             [PIXELIS, "score", str(legacy), "-o", str(ours_out), "--format", "legacy", "-q"],
         ),
     ]
-    a = pl.read_parquet(ours_out, columns=["sample_id", "difficulty_score"])
-    b = pl.read_parquet(ref_out, columns=["sample_id", "difficulty_score"])
-    joined = a.join(b, on="sample_id", suffix="_ref")
-    worst = (joined["difficulty_score"] - joined["difficulty_score_ref"]).abs().max()
-    print(
-        f"{args.samples:,} samples; same scores: {joined.height == a.height == b.height and worst < 1e-9} "
-        f"(max abs diff {worst:.2e})"
-    )
+    print(f"{args.samples:,} samples; {same_scores(ours_out, ref_out)}")
     print("\n| process | wall s | CPU s | peak RSS MiB |\n|---|---:|---:|---:|")
     for r in runs:
         print(f"| {r.label} | {r.seconds:.1f} | {r.cpu_seconds:.1f} | {r.peak_rss_mb:,.0f} |")

@@ -25,9 +25,10 @@ from pixelis_data.readers.explain import explain
 from pixelis_data.readers.fixups import rebuild
 from pixelis_data.readers.pixelis import INPUT_SCHEMA, STEP_KEYS, TOP_KEYS
 
-# Texts DuckDB accepts but strict JSON does not may hold one of these; only those go to Python.
-SUSPECT = r",\s*[\]}]|[:,\[]\s*[-+]?(?i:nan|inf|infinity)\s*[,\]}]"
 TRAILING_COMMA = r",\s*[\]}]"
+# Texts DuckDB accepts but strict JSON does not may hold one of these (records of other formats, whose
+# values the engine does not read: precheck_texts); only those go to Python.
+SUSPECT = TRAILING_COMMA + r"|[:,\[]\s*[-+]?(?i:nan|inf|infinity)\s*[,\]}]"
 MAX_UNKNOWN = 64  # distinct unknown fields per batch read by the SQL; beyond, extra is built in Python
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 ENGINE_BATCH = 1024  # rows per Arrow record batch handed to DuckDB

@@ -133,10 +133,8 @@ def unknown_object(frame: pl.DataFrame, read: tuple[str, ...]) -> pl.Series:
     if not readable:
         return pl.Series("unk", [None] * frame.height, dtype=pl.String)
     if len(readable) <= SAME_LAYOUTS:
-        expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
-        for n in readable:
-            expr = expr.when(pl.col("_layout") == "\x1f".join(n)).then(_object_of(n))
-        return frame.with_columns(layout.alias("_layout")).select(expr.alias("unk"))["unk"]
+        built = [pl.when(pl.col("_layout") == "\x1f".join(n)).then(_object_of(n)) for n in readable]
+        return frame.with_columns(layout.alias("_layout")).select(pl.coalesce(built).alias("unk"))["unk"]
     return _unknown_rows(frame, read)
 
 

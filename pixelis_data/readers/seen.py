@@ -33,8 +33,11 @@ class SeenIds:
         first, second = _hashes(ids)
         lo = np.searchsorted(self._first, first, side="left")
         hi = np.searchsorted(self._first, first, side="right")
+        # a first hash seen once (nearly every hit): compare its second hash, vectorised
+        once = hi - lo == 1
         found = np.zeros(len(first), dtype=bool)
-        for i in np.flatnonzero(hi > lo):  # a first hash seen before: compare the second ones
+        found[once] = self._second[lo[once]] == second[once]
+        for i in np.flatnonzero(hi - lo > 1):  # one first hash for several ids
             found[i] = bool(np.any(self._second[lo[i] : hi[i]] == second[i]))
         return pl.Series(found, dtype=pl.Boolean)
 
