@@ -9,7 +9,7 @@ DEMO_DIR ?= demo-out
 
 .PHONY: demo test lint setup clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py pixelis_data/readers/_fastparse.c
 	@echo "setup: virtual environment $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --progress-bar off --upgrade pip

@@ -18,10 +18,10 @@ class Measurement:
     """User + system CPU time of the child."""
 
 
-def measure(label: str, argv: list[str]) -> Measurement:
+def measure(label: str, argv: list[str], env: dict[str, str] | None = None) -> Measurement:
     """Run ``argv`` to completion; raise if it fails. Peak RSS is the child's own maximum resident set."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     stderr = proc.stderr.read().decode() if proc.stderr else ""

@@ -90,24 +90,27 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     _prepare(target)
+    tmp_path: Path | None = None
+    # the temp file is made inside the try, so that a signal right after it (a KeyboardInterrupt raised
+    # between two bytecodes) still reaches the finally below
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
-    except OSError as err:
-        raise (write_error(err, target) or err) from err
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the final file gets the usual permissions
-    tmp_path = Path(tmp)
-    try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
+        except OSError as err:
+            raise (write_error(err, target) or err) from err
+        tmp_path = Path(tmp)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the final file gets the usual permissions
         yield tmp_path
         if tmp_path.exists():
             os.replace(tmp_path, target)
     except Exception as err:
-        converted = write_error(err, target, tmp_path)
+        converted = None if tmp_path is None else write_error(err, target, tmp_path)
         if converted is None:
             raise
         raise converted from err
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 

@@ -22,12 +22,12 @@ UNKNOWN = st.dictionaries(
 
 
 def parse_in_new_thread(texts: list[str], guess: tuple[str, ...]) -> pl.DataFrame:
-    """``parse_texts`` in a fresh thread whose engine starts from ``guess`` as the unknown fields to read."""
+    """The engine path of ``parse_texts`` in a fresh thread, its engine starting from ``guess`` as unknown fields."""
     out: dict[str, pl.DataFrame] = {}
 
     def work() -> None:
         engine._local.unknown = guess
-        out["frame"] = engine.parse_texts(pa.array(texts, pa.large_string()))
+        out["frame"] = engine.parse_texts_engine(pa.array(texts, pa.large_string()))
 
     thread = threading.Thread(target=work)
     thread.start()

@@ -95,6 +95,15 @@ def test_each_edge_case_is_one_reject_with_the_same_reason_in_jsonl_and_json(tmp
         assert rejects[0].raw == text
 
 
+def test_a_malformed_line_whose_engine_message_cuts_a_character_is_a_reject(tmp_path):
+    """DuckDB's error message quotes the text cut at a byte count, here inside a multi-byte character."""
+    text = '"{"ground_truth":"0000\\"\\"","sample_type":"\x80\u0800","trajectory":[]}'
+    (tmp_path / "r.jsonl").write_text(json.dumps(rec(0)) + "\n" + text + "\n", encoding="utf-8")
+    frame, rejects = read(tmp_path / "r.jsonl")
+    assert frame["sample_id"].to_list() == ["s0"]
+    assert [(r.line, r.raw) for r in rejects] == [(2, text)] and rejects[0].reason.startswith("malformed JSON")
+
+
 def test_a_duplicate_key_is_a_reject_in_every_format(tmp_path):
     chat = '{"messages": [{"role": "user", "content": "q"}], "messages": []}'
     path = tmp_path / "chat.jsonl"

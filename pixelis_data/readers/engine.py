@@ -17,11 +17,13 @@ import re
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from pixelis_data.readers import rules
 from pixelis_data.readers.explain import explain
+from pixelis_data.readers.fastpath import parse_plain
 from pixelis_data.readers.fixups import rebuild
 from pixelis_data.readers.pixelis import INPUT_SCHEMA, STEP_KEYS, TOP_KEYS
 
@@ -92,7 +94,9 @@ def _parse_once(table: pa.Table, read: tuple[str, ...]) -> pl.DataFrame:
 
     try:
         out = _run(_query(read, guard=False), table)
-    except duckdb.Error:  # a text the engine cannot parse: read the batch again, that text as nulls
+    # a text the engine cannot parse: read the batch again, that text as nulls (DuckDB's message quotes
+    # the text cut at a byte count, so it may itself fail to decode)
+    except (duckdb.Error, UnicodeDecodeError):
         out = _run(_query(read, guard=True), table)
     frame = pl.from_arrow(out)
     assert isinstance(frame, pl.DataFrame)
@@ -142,24 +146,53 @@ def _value_lists(frame: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Parsed:
-    """The engine's parse of one batch of texts (``query``), before the rules (``finish``)."""
+    """One batch of texts after the parse (``query``), before the rules (``finish``)."""
 
     frame: pl.DataFrame
+    """The engine's parse of the texts the fast path left to it (all of them without the extension)."""
     read: tuple[str, ...]
     """The unknown fields whose values the SQL read."""
+    plain: pl.DataFrame | None = None
+    """The rows the C parser built (``fastpath.py``), with ``_pos``; None without the extension."""
+    rest: np.ndarray | None = None
+    """Positions of the texts ``frame`` parsed (None: all of them)."""
 
 
-def query(texts: pa.Array) -> Parsed:
-    """The engine's part of ``parse_texts`` (the C++ parse; it may run in another thread than ``finish``)."""
+def _engine_query(texts: pa.Array) -> tuple[pl.DataFrame, tuple[str, ...]]:
     pos = pa.array(range(len(texts)), pa.int64())
     table = pa.table({"pos": pos, "line": texts.cast(pa.large_string())})
     # small record batches let DuckDB spread one chunk over its threads
     table = pa.Table.from_batches(table.to_batches(max_chunksize=ENGINE_BATCH), table.schema)
-    frame, read = _parse(table)
-    return Parsed(frame, read)
+    return _parse(table)
+
+
+def query(texts: pa.Array) -> Parsed:
+    """The parse of ``parse_texts`` (C and C++ without the GIL: it may run in another thread than ``finish``).
+
+    Plain records are built by the C parser; the engine parses only the others.
+    """
+    fast = parse_plain(texts)
+    if fast is None:
+        return Parsed(*_engine_query(texts))
+    plain, rest = fast
+    frame, read = _engine_query(texts.take(pa.array(rest))) if len(rest) else (pl.DataFrame(), ())
+    return Parsed(frame, read, plain, rest)
 
 
 def finish(parsed: Parsed, texts: pa.Array) -> pl.DataFrame:
+    """Rows of the input schema with ``_pos`` and ``_type_reason``, in text order: the C parser's rows and
+    the rules over the engine's parse of the other texts."""
+    if parsed.rest is None:
+        return _finish_engine(parsed, texts)
+    assert parsed.plain is not None
+    if len(parsed.rest) == 0:
+        return parsed.plain
+    rest = _finish_engine(parsed, texts.take(pa.array(parsed.rest)))
+    rest = rest.with_columns(pl.Series("_pos", parsed.rest, dtype=pl.Int64).gather(rest["_pos"]))
+    return pl.concat([parsed.plain, rest]).sort("_pos")
+
+
+def _finish_engine(parsed: Parsed, texts: pa.Array) -> pl.DataFrame:
     """The rules over the engine's parse of ``texts``: rows of the input schema with ``_type_reason``."""
     frame = _value_lists(parsed.frame).with_columns(rules.unknown_object(parsed.frame, parsed.read))
     frame = frame.select(
@@ -178,12 +211,18 @@ def finish(parsed: Parsed, texts: pa.Array) -> pl.DataFrame:
 
 
 def parse_texts(texts: pa.Array) -> pl.DataFrame:
-    """Rows of the input schema, row i from ``texts[i]``, with ``_type_reason`` (null when the record is fine).
+    """Rows of the input schema, row i from ``texts[i]``, with ``_pos`` and ``_type_reason`` (null when fine).
 
     ``texts`` is an Arrow string array of JSON records (blank texts are no records: callers drop them).
-    The rows do not depend on which unknown fields the SQL read: one it did not read is merged by Python.
+    The rows depend on nothing but each text: not on which path parsed it, nor on which unknown fields
+    the SQL read (one it did not read is merged by Python).
     """
     return finish(query(texts), texts)
+
+
+def parse_texts_engine(texts: pa.Array) -> pl.DataFrame:
+    """``parse_texts`` with every text on the engine path (the reference the C parser is tested against)."""
+    return _finish_engine(Parsed(*_engine_query(texts)), texts)
 
 
 def _explain_flagged(frame: pl.DataFrame, texts: pa.Array) -> pl.DataFrame:
