@@ -8,6 +8,7 @@ any text, the C parser either leaves it to that path or builds the very row it b
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import polars as pl
@@ -20,14 +21,15 @@ from pixelis_data.generate.writer import generate_samples
 from pixelis_data.readers import engine, fastpath
 from tests.test_ingest_invariance import NOISE, RECORD
 
-pytestmark = pytest.mark.skipif(
+needs_c = pytest.mark.skipif(
     not fastpath.AVAILABLE, reason="the C parser is not built (pip install -e . compiles setup.py's extension)"
 )
 
 
+@pytest.mark.skipif(os.environ.get("PIXELIS_FASTPARSE") == "0", reason="PIXELIS_FASTPARSE=0 turns it off")
 def test_the_extension_is_built_here():
     """`make setup` compiles it; without it every other test here would be skipped and prove nothing."""
-    assert fastpath.AVAILABLE
+    assert fastpath.AVAILABLE, "pixelis_data/readers/_fastparse.c was not compiled: rerun pip install -e ."
 
 
 def as_array(texts: list[str | bytes]) -> pa.Array:
@@ -100,6 +102,7 @@ def spelled(record: dict, ascii_only: bool, spaced: bool) -> str:
     return json.dumps(record, ensure_ascii=ascii_only, separators=separators)
 
 
+@needs_c
 @settings(max_examples=150, deadline=None)
 @given(records=st.lists(PLAIN, min_size=1, max_size=6), ascii_only=st.booleans(), spaced=st.booleans())
 def test_plain_records_are_built_in_c_exactly_as_the_engine_builds_them(records, ascii_only, spaced):
@@ -107,6 +110,7 @@ def test_plain_records_are_built_in_c_exactly_as_the_engine_builds_them(records,
     assert check(texts).tolist() == []  # none deferred: these are all plain
 
 
+@needs_c
 @settings(max_examples=100, deadline=None)
 @given(
     records=st.lists(PLAIN, min_size=1, max_size=4),
@@ -116,6 +120,7 @@ def test_an_own_extra_beside_unknown_fields_is_built_or_deferred_like_the_engine
     check([json.dumps({**r, "extra": extra}) for r in records])
 
 
+@needs_c
 @settings(max_examples=100, deadline=None)
 @given(records=st.lists(RECORD, min_size=1, max_size=6), noise=st.lists(NOISE, max_size=3))
 def test_any_record_is_either_deferred_or_given_the_engines_row(records, noise):
@@ -123,6 +128,7 @@ def test_any_record_is_either_deferred_or_given_the_engines_row(records, noise):
     check(texts)
 
 
+@needs_c
 @settings(max_examples=200, deadline=None)
 @given(
     record=PLAIN,
@@ -191,16 +197,19 @@ PLAIN_CASES = {
 }
 
 
+@needs_c
 @pytest.mark.parametrize("text", DEFERRED.values(), ids=DEFERRED.keys())
 def test_texts_the_rules_must_judge_are_deferred(text):
     assert check([text]).tolist() == [0]
 
 
+@needs_c
 @pytest.mark.parametrize("text", PLAIN_CASES.values(), ids=PLAIN_CASES.keys())
 def test_awkward_but_plain_texts_are_built_in_c(text):
     assert check([text]).tolist() == []
 
 
+@needs_c
 def test_a_sliced_array_is_read_from_its_own_offset():
     texts = [json.dumps({"trajectory": [], "question": f"q{i}"}) for i in range(10)]
     arr = pa.array(texts, pa.large_string()).slice(3, 4)
@@ -209,6 +218,7 @@ def test_a_sliced_array_is_read_from_its_own_offset():
     assert fast[0]["question"].to_list() == ["q3", "q4", "q5", "q6"]
 
 
+@needs_c
 def test_without_the_extension_every_text_takes_the_engine_path(monkeypatch):
     texts = as_array([json.dumps({"trajectory": [], "question": "q"}), "{bad"])
     with_c = engine.parse_texts(texts)
@@ -217,6 +227,7 @@ def test_without_the_extension_every_text_takes_the_engine_path(monkeypatch):
     assert same(engine.parse_texts(texts), with_c)
 
 
+@needs_c
 def test_the_generated_demo_data_is_all_plain():
     """What `pixelis generate` writes (floats nowhere inside values) never needs the engine."""
     texts = [json.dumps(r, ensure_ascii=False) for r in generate_samples(300, seed=3)]

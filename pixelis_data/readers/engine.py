@@ -1,13 +1,15 @@
 """The one JSON parsing path: record texts -> input-schema rows and reject reasons, in DuckDB's JSON engine.
 
 Every record of every container and format reaches this module as JSON text (a JSONL line, a JSON array
-element, a Parquet row as ``to_json``, an adapter's output). One query per batch parses each text three
-times in C++ (``from_json`` with every scalar read as JSON text, so its type is its first character, and
-``json_keys`` of the record and of its steps) and flags, with plain list and string tests, every record
-a rule of docs/formats.md ("Defined behaviour") may refuse. So a record gives the same row whatever file,
-chunk or neighbours it came with. Python looks only at the few flagged texts (``explain.py``: the reason)
-and at the records the SQL does not build itself (``fixups.py``: a string ``parameters``, unknown step
-keys, an ``extra`` to merge by hand), whose JSON texts the engine serialises too (``normalise_json``).
+element, a Parquet row as ``to_json``, an adapter's output). Plain records are built by the C parser
+(``fastpath.py``, which gives the row this path would); the engine parses the rest. One query per batch
+parses each text three times in C++ (``from_json`` with every scalar read as JSON text, so its type is
+its first character, and ``json_keys`` of the record and of its steps) and flags, with plain list and
+string tests, every record a rule of docs/formats.md ("Defined behaviour") may refuse. So a record gives
+the same row whatever file, chunk or neighbours it came with. Python looks only at the few flagged texts
+(``explain.py``: the reason) and at the records the SQL does not build itself (``fixups.py``: a string
+``parameters``, unknown step keys, an ``extra`` to merge by hand), whose JSON texts the engine
+serialises too (``normalise_json``).
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def parse_texts(texts: pa.Array) -> pl.DataFrame:
 
 def parse_texts_engine(texts: pa.Array) -> pl.DataFrame:
     """``parse_texts`` with every text on the engine path (the reference the C parser is tested against)."""
-    return _finish_engine(Parsed(*_engine_query(texts)), texts)
+    return finish(Parsed(*_engine_query(texts)), texts)
 
 
 def _explain_flagged(frame: pl.DataFrame, texts: pa.Array) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 
 Most records of a data set are *plain*: strict JSON, known fields (or plain lower-case unknown ones)
 each given once, every value of its field's type, no non-integer number inside a JSON value. For those
-the C parser builds the input-schema columns directly, about as fast as the engine reads the file; the
+the C parser builds the input-schema columns directly, in about the CPU time of DuckDB's bare read; the
 rest (malformed, duplicate keys, wrong types, NaN, string ``parameters``, ...) take ``engine.py``, where
 every rule of docs/formats.md lives. A text gives the same row either way (tests/test_fastparse.py).
 Where the extension could not be compiled (``pip install`` without a C compiler), or with
@@ -29,6 +29,7 @@ if os.environ.get("PIXELIS_FASTPARSE") == "0":  # every text on the engine path 
 AVAILABLE = _fastparse is not None
 _STEP_FIELDS = ("action", "thought", "parameters", "result")
 Buffers = tuple[bytes, bytes, bytes | None, int, int]
+"""(validity bitmap, offsets or float64 values, string bytes or None, null count, length) of one column."""
 
 
 def _validity(bits: bytes, nulls: int) -> pa.Buffer | None:
@@ -37,7 +38,7 @@ def _validity(bits: bytes, nulls: int) -> pa.Buffer | None:
 
 def _strings(col: Buffers) -> pa.Array:
     bits, offsets, data, nulls, n = col
-    buffers = [_validity(bits, nulls), pa.py_buffer(offsets), pa.py_buffer(data or b"")]
+    buffers = [_validity(bits, nulls), pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.large_string(), n, buffers, null_count=nulls)
 
 
