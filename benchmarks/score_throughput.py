@@ -34,7 +34,7 @@ cols = {"sample_id": "VARCHAR", "task_type": "VARCHAR", "sample_type": "VARCHAR"
         "image_path": "VARCHAR", "answer": "VARCHAR", "ground_truth": "VARCHAR", "sampling_weight": "DOUBLE",
         "trajectory": "STRUCT(action VARCHAR, thought VARCHAR, parameters JSON, result JSON)[]"}
 rel = duckdb.read_json(sys.argv[1], format="newline_delimited", columns=cols)
-n = sum(b.num_rows for b in rel.fetch_record_batch(65536))
+n = sum(b.num_rows for b in rel.to_arrow_reader(65536))
 print(n)
 """
 

@@ -1,31 +1,44 @@
-"""The ``pixelis`` Typer app. Each command lives in its own module and is registered here."""
+"""The ``pixelis`` Typer app. Each command lives in its own module and is registered here.
+
+A run imports only the module of the command it runs (``build_app(only=...)``): the modules of all
+commands together (torch-free, but pandas, the calibration and training configs, ...) cost about a third
+of a second at every start, as much as `pixelis score` needs to score 20,000 records. ``app``, the whole
+app (tests, ``--help``), is built on first use.
+"""
 
 from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
 
 import typer
 
 import pixelis_data
-from pixelis_cli import calibrate, curriculum, generate, score, split
-from pixelis_cli import config as config_cmd
-from pixelis_cli import experiment as experiment_cmd
-from pixelis_cli import explain as explain_cmd
-from pixelis_cli import model_score as model_score_cmd
-from pixelis_cli import report as report_cmd
-from pixelis_cli import train as train_cmd
 from pixelis_cli.common import PixelisGroup
 from pixelis_core.processes import die_with_parent, exit_on_sigterm, under_torchrun
 
-app = typer.Typer(
-    name="pixelis",
-    help="Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data.\n\n"
-    "Pipeline: generate -> score -> split -> train (curriculum simulate to tune the policy first).\n\n"
-    "Example: pixelis generate 600 -o data/samples.jsonl --images data/images && pixelis score data/samples.jsonl",
-    cls=PixelisGroup,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode="rich",
-)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("pixelis_cli.generate", "generate"),
+    "score": ("pixelis_cli.score", "score"),
+    "split": ("pixelis_cli.split", "split"),
+    "train": ("pixelis_cli.train", "train"),
+    "experiment": ("pixelis_cli.experiment", "experiment"),
+    "report": ("pixelis_cli.report", "report"),
+    "explain": ("pixelis_cli.explain", "explain"),
+    "model-score": ("pixelis_cli.model_score", "model_score"),
+    "calibrate": ("pixelis_cli.calibrate", "calibrate_cmd"),
+}
+"""Command name -> (module, function), in the order of ``pixelis --help``."""
+GROUPS: dict[str, tuple[str, str | None]] = {
+    "config": ("pixelis_cli.config", None),
+    "curriculum": (
+        "pixelis_cli.curriculum",
+        "Dry-run and tune the curriculum policy (simulate).\n\n"
+        "Example: pixelis curriculum simulate --model collapse=1.5",
+    ),
+}
+"""Command group name -> (module holding its Typer ``app``, help text or None for the module's own)."""
 
 
 def _version(value: bool) -> None:
@@ -34,7 +47,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the pixelis version and exit."
@@ -43,22 +55,35 @@ def _root(
     """Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data."""
 
 
-app.command("generate")(generate.generate)
-app.command("score")(score.score)
-app.command("split")(split.split)
-app.command("train")(train_cmd.train)
-app.command("experiment")(experiment_cmd.experiment)
-app.command("report")(report_cmd.report)
-app.command("explain")(explain_cmd.explain)
-app.command("model-score")(model_score_cmd.model_score)
-app.command("calibrate")(calibrate.calibrate_cmd)
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(
-    curriculum.app,
-    name="curriculum",
-    help="Dry-run and tune the curriculum policy (simulate).\n\n"
-    "Example: pixelis curriculum simulate --model collapse=1.5",
-)
+def build_app(only: str | None = None) -> typer.Typer:
+    """The pixelis app with every command, or with the command or group ``only`` alone."""
+    built = typer.Typer(
+        name="pixelis",
+        help="Curriculum fine-tuning toolkit for vision-language models on chain-of-thought-and-action data.\n\n"
+        "Pipeline: generate -> score -> split -> train (curriculum simulate to tune the policy first).\n\n"
+        "Example: pixelis generate 600 -o data/samples.jsonl --images data/images && pixelis score data/samples.jsonl",
+        cls=PixelisGroup,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode="rich",
+    )
+    built.callback()(_root)
+    for name, (module, function) in COMMANDS.items():
+        if only in (None, name):
+            built.command(name)(getattr(importlib.import_module(module), function))
+    for name, (module, help_text) in GROUPS.items():
+        if only in (None, name):
+            group = importlib.import_module(module).app
+            built.add_typer(group, name=name, **({} if help_text is None else {"help": help_text}))
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole app, built once on first use
+        globals()["app"] = whole = build_app()
+        return whole
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -66,7 +91,8 @@ def main() -> None:
     if under_torchrun():
         die_with_parent()
     exit_on_sigterm()
-    app()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(only=first if first in COMMANDS or first in GROUPS else None)()
 
 
 if __name__ == "__main__":

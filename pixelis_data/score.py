@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pixelis_core.atomic import TEMP_NAME, atomic_path
+from pixelis_core.threads import consumed_behind, prefetched
 from pixelis_data import factors as F
 from pixelis_data.config import DataConfig, ScoreConfig
 from pixelis_data.custom_factors import custom_factors
@@ -24,8 +22,6 @@ from pixelis_data.model_scores import ModelScores, ModelScoreStats, load_model_s
 from pixelis_data.readers import InputError, read_batches
 from pixelis_data.readers.files import expand_inputs
 from pixelis_data.schema import DIAGNOSTIC_SCHEMA, SCORE_COLUMN, empty_canonical
-
-T = TypeVar("T")
 
 
 def count_exprs(cfg: ScoreConfig) -> dict[str, pl.Expr]:
@@ -208,49 +204,11 @@ class ScoreResult:
 
 
 def _unknown_ops(frame: pl.DataFrame, known: list[str]) -> Counter:
+    if not frame["n_unknown_ops"].max():  # the usual batch (or an empty one): no step to look at
+        return Counter()
     ops = frame.select(pl.col("trajectory").list.eval(pl.element().struct.field("action")).explode().alias("a"))
     counts = ops.filter(pl.col("a").is_not_null() & ~pl.col("a").is_in(known)).group_by("a").len()
     return Counter(dict(counts.iter_rows()))
-
-
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """``items`` produced by a background thread, at most ``depth`` ahead (read the next batch while this one scores).
-
-    DuckDB and Polars release the GIL, so parsing and scoring overlap on two cores; an exception of the
-    producer is raised here, and stopping early (an exception of the consumer) stops the producer.
-    """
-    done = object()
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put((done, None))
-        except BaseException as err:  # handed to the consumer, which raises it
-            box.put((done, err))
-
-    thread = threading.Thread(target=produce, name="pixelis-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, err = box.get()
-            if item is done:
-                if err is not None:
-                    raise err
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 UNINDEXED_COLUMNS = ("question", "images", "trajectory", "extra")
@@ -265,6 +223,28 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
     """
     stats = [name for name in schema.names if name not in UNINDEXED_COLUMNS]
     return {"compression": "zstd", "write_statistics": stats}
+
+
+class _ScoresWriter:
+    """The Parquet writer of a scores file, opened with the schema of the first table written to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tables = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, **parquet_options(table.schema))
+        self._writer.write_table(table)
+        self.tables += 1
+
+    def __enter__(self) -> _ScoresWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def score_to_parquet(
@@ -303,16 +283,15 @@ def score_to_parquet(
     known = list(cfg.operations.complexity)
     report_columns = [*factor_columns(cfg), SCORE_COLUMN, *REPORT_COLUMNS]
     reports: list[pl.DataFrame] = []
-    writer: pq.ParquetWriter | None = None
     with atomic_path(output) as tmp_out, atomic_path(rejects_path) as tmp_rej, open(tmp_rej, "w") as rej:
-        try:
+        with _ScoresWriter(tmp_out) as writer, consumed_behind(writer.write, name="pixelis-write") as write:
             for batch in prefetched(read_batches(result.files, config.read, fmt=fmt, progress=progress)):
                 result.n_input += batch.n_input
                 result.n_rejected += len(batch.rejects)
                 for reject in batch.rejects:
                     rej.write(reject.to_json() + "\n")
                     result.reject_reasons[reject.reason.split(":")[0].split(" (")[0]] += 1
-                if batch.frame.height == 0 and writer is not None:
+                if batch.frame.height == 0:  # every row rejected: nothing to write
                     continue
                 scored = score_frame(batch.frame.lazy(), cfg, custom, model).collect()
                 result.n_scored += scored.height
@@ -325,14 +304,8 @@ def score_to_parquet(
                     reports.append(
                         scored.select(report_columns).with_columns(pl.col(REPORT_COLUMNS).cast(pl.Categorical))
                     )
-                table = scored.to_arrow()
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp_out, table.schema, **parquet_options(table.schema))
-                writer.write_table(table)
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
+                write(scored.to_arrow())  # the Parquet encoding of this batch overlaps the scoring of the next
+        if writer.tables == 0:
             score_frame(empty_canonical().lazy(), cfg, custom, model).collect().write_parquet(tmp_out)
         if result.n_input == 0:
             raise InputError(f"{', '.join(map(str, result.files))}: no records found")

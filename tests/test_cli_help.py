@@ -3,13 +3,17 @@ arguments named in capitals in the usage line."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import click
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from pixelis_cli import app as app_module
 from pixelis_cli.app import app
 
 runner = CliRunner()
@@ -72,3 +76,31 @@ def test_version_prints_the_package_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"pixelis {pixelis_data.__version__}"
+
+
+@pytest.mark.parametrize("name", [*app_module.COMMANDS, *app_module.GROUPS])
+def test_a_command_alone_has_the_help_it_has_in_the_whole_app(name):
+    alone = runner.invoke(app_module.build_app(only=name), [name, "--help"], env={"COLUMNS": "200"})
+    whole = runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"})
+    assert alone.exit_code == whole.exit_code == 0, alone.output
+    assert alone.output == whole.output
+
+
+def test_the_whole_app_has_every_command_of_the_tables():
+    names = {p[0] for p in COMMANDS if p}
+    assert names == {*app_module.COMMANDS, *app_module.GROUPS}
+
+
+def test_pixelis_score_imports_no_other_command():
+    # the console script's start-up: `pixelis score` must not pay for the training or calibration modules
+    code = (
+        "import sys; sys.argv = ['pixelis', 'score', '--help']\n"
+        "from pixelis_cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import json; print(json.dumps(sorted(m for m in sys.modules if m.startswith(('pixelis_', 'pandas')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    assert "pixelis_cli.score" in loaded
+    assert not [m for m in loaded if m.startswith(("pixelis_cli.train", "pixelis_cli.calibrate", "pixelis_train"))]
+    assert "pandas" not in loaded

@@ -232,3 +232,28 @@ def test_the_generated_demo_data_is_all_plain():
     """What `pixelis generate` writes (floats nowhere inside values) never needs the engine."""
     texts = [json.dumps(r, ensure_ascii=False) for r in generate_samples(300, seed=3)]
     assert check(texts).tolist() == []
+
+
+def _numpy_line_offsets(data: bytes) -> list[int]:
+    """The lines' offsets, plainly: after every line break, and the end of an unterminated last line."""
+    ends = [i + 1 for i, byte in enumerate(data) if byte == 10]
+    if data and data[-1] != 10:
+        ends.append(len(data))
+    return [0, *ends]
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64) | st.lists(st.sampled_from([b"\n", b"{}", b"\r\n", b" ", b"x" * 9])).map(b"".join))
+def test_c_line_offsets_equal_a_plain_scan(data):
+    offsets = fastpath.line_offsets(pa.py_buffer(data))
+    assert offsets.dtype == np.int64
+    assert offsets.tolist() == _numpy_line_offsets(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=64))
+def test_line_offsets_without_the_extension_equal_a_plain_scan(data):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastpath, "_fastparse", None)
+        assert fastpath.line_offsets(pa.py_buffer(data)).tolist() == _numpy_line_offsets(data)

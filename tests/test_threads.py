@@ -1,74 +1,91 @@
-"""CPU thread choice: explicit value > OMP_NUM_THREADS (left to torch) > affinity minus one; CUDA untouched."""
+"""The pipelining helpers: order kept, errors of either side raised in the caller, threads stopped."""
 
 from __future__ import annotations
 
-import os
+import itertools
+import threading
 
 import pytest
-import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pixelis_core.config_io import ConfigError, apply_overrides
-from pixelis_train import threads
-from pixelis_train.config import TrainConfig
-
-
-@pytest.fixture
-def affinity(monkeypatch: pytest.MonkeyPatch):
-    """Pretend the process may run on ``n`` CPUs."""
-
-    def set_cpus(n: int) -> None:
-        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(n)), raising=False)
-
-    return set_cpus
+from pixelis_core.threads import consumed_behind, prefetched
 
 
-@pytest.fixture
-def restore_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+def _threads(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == name]
 
 
-@pytest.mark.parametrize(("cpus", "expected"), [(1, 1), (2, 1), (3, 2), (16, 15)])
-def test_affinity_minus_one_for_the_data_thread(affinity, monkeypatch, cpus, expected):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    affinity(cpus)
-    assert threads.available_cpus() == cpus
-    assert threads.choose_threads("cpu", None) == expected
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(st.integers()), depth=st.integers(1, 4))
+def test_prefetched_yields_every_item_in_order(items, depth):
+    assert list(prefetched(iter(items), depth=depth)) == items
 
 
-def test_omp_num_threads_set_leaves_torch_alone(affinity):
-    affinity(8)
-    assert threads.choose_threads("cpu", None, {"OMP_NUM_THREADS": "3"}) is None
-    # an empty value is not a setting
-    assert threads.choose_threads("cpu", None, {"OMP_NUM_THREADS": ""}) == 7
+def test_an_error_of_the_producer_is_raised_after_the_items_before_it():
+    def produce():
+        yield 1
+        yield 2
+        raise KeyError("broken input")
+
+    got = []
+    with pytest.raises(KeyError, match="broken input"):
+        for item in prefetched(produce(), name="t-prefetch-error"):
+            got.append(item)
+    assert got == [1, 2]
+    assert not _threads("t-prefetch-error")
 
 
-def test_explicit_value_wins_over_environment_and_affinity(affinity):
-    affinity(8)
-    assert threads.choose_threads("cpu", 5, {"OMP_NUM_THREADS": "1"}) == 5
-    assert threads.choose_threads("cpu", 5, {}) == 5
+def test_stopping_early_stops_the_producer():
+    produced = itertools.count()
+    items = prefetched((next(produced) for _ in itertools.count()), depth=2, name="t-prefetch-stop")
+    assert next(items) == 0
+    items.close()
+    assert not _threads("t-prefetch-stop")
+    assert next(produced) <= 5  # the producer ran at most depth (+ the one it was putting) ahead
 
 
-def test_cuda_is_left_alone(affinity):
-    affinity(8)
-    assert threads.choose_threads("cuda", None, {}) is None
-    assert threads.choose_threads("cuda", 4, {}) is None
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(st.integers()), depth=st.integers(1, 4))
+def test_consumed_behind_consumes_every_item_in_order_before_the_block_is_left(items, depth):
+    got: list[int] = []
+    with consumed_behind(got.append, depth=depth) as put:
+        for item in items:
+            put(item)
+    assert got == items
 
 
-def test_apply_sets_torch_threads(affinity, monkeypatch, restore_torch_threads):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    affinity(3)
-    assert threads.apply_cpu_threads("cpu", None) == 2 == torch.get_num_threads()
-    assert threads.apply_cpu_threads("cpu", 1) == 1 == torch.get_num_threads()
-    torch.set_num_threads(2)
-    assert threads.apply_cpu_threads("cuda", 1) == 2  # untouched
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert threads.apply_cpu_threads("cpu", None) == 2  # untouched: the environment decides
+def test_an_error_of_the_consumer_is_raised_by_a_later_put_or_on_leaving():
+    def consume(item: int) -> None:
+        if item == 3:
+            raise OSError("disk full")
+
+    puts = 0
+    with pytest.raises(OSError, match="disk full"), consumed_behind(consume, depth=1, name="t-consume-error") as put:
+        for item in range(1000):
+            put(item)
+            puts += 1
+    assert puts < 1000  # a put raised it: the producer did not run on to the end
+    assert not _threads("t-consume-error")
+
+    with pytest.raises(OSError, match="disk full"), consumed_behind(consume, name="t-consume-error-last") as put:
+        put(3)  # the last item fails: raised on leaving
+    assert not _threads("t-consume-error-last")
 
 
-def test_config_field_validated_and_reachable_by_set():
-    assert TrainConfig().model.cpu_threads is None
-    assert apply_overrides(TrainConfig(), {"model.cpu_threads": 3}).model.cpu_threads == 3
-    with pytest.raises(ConfigError, match=r"cpu_threads: must be an integer >= 1.*\(got 0\)"):
-        apply_overrides(TrainConfig(), {"model.cpu_threads": 0})
+def test_an_error_of_the_block_stops_the_consumer_without_the_waiting_items():
+    got: list[int] = []
+    release = threading.Event()
+
+    def consume(item: int) -> None:
+        release.wait(5)
+        got.append(item)
+
+    # the first item is released only after the block has failed: the two waiting ones must be dropped
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(ValueError, match="bad batch"), consumed_behind(consume, depth=2, name="t-consume-stop") as put:
+        for item in range(3):
+            put(item)
+        raise ValueError("bad batch")
+    assert not _threads("t-consume-stop")
+    assert got == [0]

@@ -186,8 +186,6 @@ def read_batches(
     seen = SeenIds()  # hashes in sorted arrays: neither time nor memory per id grows much with the file
     for path in expand_inputs(inputs):
         for batch in _file_batches(path, fmt, cfg, alias_table, progress):
-            ids = batch.frame["sample_id"]
-            dup = seen.earlier(ids) | ~ids.is_first_distinct()
+            dup = seen.update(batch.frame["sample_id"])
             batch.reject_rows(dup, lambda row: f"duplicate sample_id {row['sample_id']!r} (the first one is kept)")
-            seen.add(batch.frame["sample_id"])
             yield batch

@@ -181,12 +181,27 @@ static inline int utf8_len(const uint8_t *p, const uint8_t *end) {
 
 static const char HEX[] = "0123456789ABCDEF";
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* whether any of the 8 bytes at p ends a plain run of a string: '"', '\\', a control character or a
+ * non-ASCII byte (bit tricks: a borrow can flag a byte above a flagged one, never miss one) */
+static inline int special8(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t quote = v ^ (ONES * '"'), backslash = v ^ (ONES * '\\');
+    uint64_t zero_byte = ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash);
+    uint64_t control = (v - ONES * 0x20) & ~v;
+    return ((zero_byte | control | v) & HIGHS) != 0;
+}
+
 /* A JSON string at s->p (on its '"'), decoded into out; with `escaped`, written as the engine writes it. */
 static int string(P *s, Buf *out, int escaped) {
     const uint8_t *p = s->p + 1, *end = s->end;
     if (escaped && put1(out, '"')) return -1;
     for (;;) {
         const uint8_t *run = p;
+        while (end - p >= 8 && !special8(p)) p += 8;
         while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
         if (p > run && put(out, run, (size_t)(p - run))) return -1;
         if (p >= end) return -1;
@@ -370,7 +385,8 @@ typedef struct {
 
 static int find(const Buf *key, const char **names, int n) {
     for (int i = 0; i < n; i++)
-        if (strlen(names[i]) == key->len && memcmp(names[i], key->p, key->len) == 0) return i;
+        if (key->len && names[i][0] == key->p[0] && strlen(names[i]) == key->len && !memcmp(names[i], key->p, key->len))
+            return i;
     return -1;
 }
 
@@ -617,10 +633,50 @@ static int parse_all(Out *o, const uint8_t *data, const int64_t *offs, Py_ssize_
     return 0;
 }
 
-static PyObject *bytes_of(const Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len); }
+/* A column buffer handed to Python without a copy: it owns the malloc'd memory, and Arrow reads it
+ * through the buffer protocol. Copying into bytes cost a third of the parse (memmove + page faults). */
+typedef struct {
+    PyObject_HEAD char *p;
+    Py_ssize_t len;
+} Owned;
+
+static void owned_dealloc(Owned *self) {
+    free(self->p);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int owned_getbuffer(Owned *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->p ? self->p : (char *)"", self->len, 1, flags);
+}
+
+static PyBufferProcs OWNED_BUFFER = {(getbufferproc)owned_getbuffer, NULL};
+
+static PyTypeObject OwnedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pixelis_data.readers._fastparse.Owned",
+    .tp_basicsize = sizeof(Owned),
+    .tp_dealloc = (destructor)owned_dealloc,
+    .tp_as_buffer = &OWNED_BUFFER,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Read-only bytes of one column buffer, owned by this object.",
+};
+
+/* b's memory as an Owned object; b is left empty (its memory now belongs to the object) */
+static PyObject *bytes_of(Buf *b) {
+    Owned *out = PyObject_New(Owned, &OwnedType);
+    if (!out) return NULL;
+    if (b->p && b->cap > b->len + 65536) { /* give back the unused tail of the last doubling */
+        char *p = realloc(b->p, b->len ? b->len : 1);
+        if (p) b->p = p;
+    }
+    out->p = b->p;
+    out->len = (Py_ssize_t)b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return (PyObject *)out;
+}
 
 /* (validity bitmap, offsets or values, data, null count, length) of one column */
-static PyObject *col_tuple(const Col *c, int has_offsets) {
+static PyObject *col_tuple(Col *c, int has_offsets) {
     PyObject *bits = bytes_of(&c->bits);
     PyObject *first = bytes_of(has_offsets ? &c->offs : &c->data);
     PyObject *data = has_offsets ? bytes_of(&c->data) : (Py_INCREF(Py_None), Py_None);
@@ -705,7 +761,33 @@ done:
     return result;
 }
 
+/* line_offsets(data) -> int64 offsets of the lines of data, each line with its '\n' (texts.py). */
+static PyObject *line_offsets(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const char *p = data.buf, *end = p + data.len;
+    size_t breaks = 0;
+    Py_BEGIN_ALLOW_THREADS for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) breaks++;
+    Py_END_ALLOW_THREADS
+    int open_end = data.len > 0 && end[-1] != '\n'; /* a last line without its line break */
+    size_t count = 1 + breaks + (size_t)open_end;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * sizeof(int64_t)));
+    if (out) {
+        int64_t *o = (int64_t *)PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS size_t k = 0;
+        o[k++] = 0;
+        for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) o[k++] = q + 1 - p;
+        if (open_end) o[k++] = (int64_t)data.len;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&data);
+    return out;
+}
+
 static PyMethodDef METHODS[] = {
+    {"line_offsets", line_offsets, METH_VARARGS,
+     "line_offsets(data) -> bytes: int64 offsets [0, end of line 1, ..., len(data)] of data's lines."},
     {"parse", parse, METH_VARARGS,
      "parse(data, offsets) -> (deferred, columns): the plain records' input-schema columns as buffers."},
     {NULL, NULL, 0, NULL},
@@ -713,4 +795,7 @@ static PyMethodDef METHODS[] = {
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastparse", NULL, -1, METHODS, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__fastparse(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__fastparse(void) {
+    if (PyType_Ready(&OwnedType) < 0) return NULL;
+    return PyModule_Create(&MODULE);
+}

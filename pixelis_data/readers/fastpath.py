@@ -60,6 +60,17 @@ def _table(cols: dict[str, Buffers]) -> pa.Table:
     return pa.table({name: built[name] if name in built else _strings(cols[name]) for name in INPUT_SCHEMA})
 
 
+def line_offsets(chunk: pa.Buffer) -> np.ndarray:
+    """Int64 offsets ``[0, end of line 1, ..., len(chunk)]`` of the chunk's lines, each with its line break."""
+    if _fastparse is not None:
+        return np.frombuffer(_fastparse.line_offsets(memoryview(chunk)), np.int64)
+    buf = np.frombuffer(chunk, dtype=np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(buf == 10) + 1]).astype(np.int64)
+    if starts[-1] == len(chunk):
+        starts = starts[:-1]
+    return np.concatenate([starts, [len(chunk)]]).astype(np.int64)
+
+
 def parse_plain(texts: pa.Array) -> tuple[pl.DataFrame, np.ndarray] | None:
     """The plain records of ``texts``: their rows (``_pos``, input schema, ``_type_reason`` null) and the
     positions of every other text, which the engine path must parse; None without the extension."""

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from pixelis_data.readers.base import Reject
 from pixelis_data.readers.engine import ENGINE_MEMORY, rows_as_json
+from pixelis_data.readers.fastpath import line_offsets
 from pixelis_data.readers.files import ITEM_BATCH, InputError, iter_parquet_batches, load_json_items
 
 BOM = b"\xef\xbb\xbf"
@@ -72,12 +73,8 @@ class TextBatch:
 
 def _line_array(chunk: pa.Buffer) -> pa.Array:
     """The chunk's lines as a zero-copy string array (each line keeps its newline: JSON whitespace)."""
-    buf = np.frombuffer(chunk, dtype=np.uint8)
-    starts = np.concatenate([[0], np.flatnonzero(buf == 10) + 1]).astype(np.int64)
-    if starts[-1] == len(chunk):
-        starts = starts[:-1]
-    offsets = np.concatenate([starts, [len(chunk)]]).astype(np.int64)
-    return pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), chunk)
+    offsets = line_offsets(chunk)
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), chunk)
 
 
 def _utf8_lines(arr: pa.Array, first_line: int, source: str) -> tuple[pa.Array, list[Reject]]:

@@ -10,9 +10,7 @@ open them.
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pixelis_core.atomic import atomic_path
+from pixelis_core.threads import prefetched
 from pixelis_data.schema import CATEGORIES
 from pixelis_data.split.holdout import CATEGORY
 
@@ -87,7 +86,7 @@ def write_split_files(
         offset = 0
         batches = parquet.iter_batches(batch_size=batch_rows, columns=source_columns, use_threads=True)
         # closing(): an error below stops the reader thread at once, not when the generator is collected
-        for batch in stack.enter_context(contextlib.closing(prefetched(batches))):
+        for batch in stack.enter_context(contextlib.closing(prefetched(batches, name="pixelis-split-reader"))):
             n = batch.num_rows
             codes = destinations[offset : offset + n]
             offset += n
@@ -108,49 +107,6 @@ def write_split_files(
         if offset != len(destinations):
             raise ValueError(f"{scores_path}: read {offset} rows, expected {len(destinations)}")
     return rows
-
-
-_DONE = object()
-
-
-def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Yield ``batches`` while a background thread decodes the next ``depth`` of them.
-
-    Parquet decoding and the filter/write of the previous batch both run in Arrow C++ without the GIL, so
-    they overlap; memory stays bounded by ``depth`` batches. Errors of the reader surface in the caller.
-    """
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not put(batch):
-                    return
-        except BaseException as err:  # handed to the consumer, which re-raises it
-            put(err)
-            return
-        put(_DONE)
-
-    thread = threading.Thread(target=produce, name="pixelis-split-reader", daemon=True)
-    thread.start()
-    try:
-        while (item := slots.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _write_part(
