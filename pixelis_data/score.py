@@ -226,14 +226,15 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
 
 
 class _ScoresWriter:
-    """The Parquet writer of a scores file, opened with the schema of the first table written to it."""
+    """The Parquet writer of a scores file, opened with the schema of the first frame written to it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tables = 0
         self._writer: pq.ParquetWriter | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, frame: pl.DataFrame) -> None:
+        table = frame.to_arrow()
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema, **parquet_options(table.schema))
         self._writer.write_table(table)
@@ -304,7 +305,7 @@ def score_to_parquet(
                     reports.append(
                         scored.select(report_columns).with_columns(pl.col(REPORT_COLUMNS).cast(pl.Categorical))
                     )
-                write(scored.to_arrow())  # the Parquet encoding of this batch overlaps the scoring of the next
+                write(scored)  # its conversion and Parquet encoding overlap the scoring of the next batch
         if writer.tables == 0:
             score_frame(empty_canonical().lazy(), cfg, custom, model).collect().write_parquet(tmp_out)
         if result.n_input == 0:
