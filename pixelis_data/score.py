@@ -233,8 +233,17 @@ class _ScoresWriter:
         self.tables = 0
         self._writer: pq.ParquetWriter | None = None
 
-    def write(self, frame: pl.DataFrame) -> None:
-        table = frame.to_arrow()
+    def write(self, item: tuple[pl.DataFrame, pa.Array | None]) -> None:
+        """Write one scored frame; ``trajectory``: its trajectory column as Arrow already (``Batch.trajectory``)."""
+        frame, trajectory = item
+        if trajectory is None:
+            table = frame.to_arrow()
+        else:
+            if len(trajectory) != frame.height:  # an invariant of read_batches, not user input
+                raise RuntimeError(f"trajectory of {len(trajectory)} rows for a frame of {frame.height}")
+            at = frame.columns.index("trajectory")
+            table = frame.drop("trajectory").to_arrow()
+            table = table.add_column(at, pa.field("trajectory", trajectory.type), trajectory)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema, **parquet_options(table.schema))
         self._writer.write_table(table)
@@ -305,7 +314,7 @@ def score_to_parquet(
                     reports.append(
                         scored.select(report_columns).with_columns(pl.col(REPORT_COLUMNS).cast(pl.Categorical))
                     )
-                write(scored)  # its conversion and Parquet encoding overlap the scoring of the next batch
+                write((scored, batch.trajectory))  # converted and encoded while the next batch scores
         if writer.tables == 0:
             score_frame(empty_canonical().lazy(), cfg, custom, model).collect().write_parquet(tmp_out)
         if result.n_input == 0:

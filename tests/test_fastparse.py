@@ -54,7 +54,7 @@ def check(texts: list[str | bytes]) -> np.ndarray:
     arr = as_array(texts)
     fast = fastpath.parse_plain(arr)
     assert fast is not None
-    plain, rest = fast
+    plain, rest = fast.frame, fast.rest
     reference = engine.parse_texts_engine(arr)
     kept = reference.filter(~pl.col("_pos").is_in(rest.tolist()))
     assert plain["_pos"].to_list() == kept["_pos"].to_list()
@@ -155,7 +155,7 @@ def test_a_mutated_text_is_either_deferred_or_given_the_engines_row(record, edit
         text.decode()
     except UnicodeDecodeError:  # the readers reject such a line before parsing; the C parser defers it too
         fast = fastpath.parse_plain(as_array([bytes(text)]))
-        assert fast is not None and fast[1].tolist() == [0]
+        assert fast is not None and fast.rest.tolist() == [0]
         return
     check([bytes(text), spelled(record, True, True)])
 
@@ -215,7 +215,7 @@ def test_a_sliced_array_is_read_from_its_own_offset():
     arr = pa.array(texts, pa.large_string()).slice(3, 4)
     fast = fastpath.parse_plain(arr)
     assert fast is not None
-    assert fast[0]["question"].to_list() == ["q3", "q4", "q5", "q6"]
+    assert fast.frame["question"].to_list() == ["q3", "q4", "q5", "q6"]
 
 
 @needs_c

@@ -26,7 +26,7 @@ from pixelis_data.readers.engine import finish, parse_texts, precheck_texts, que
 from pixelis_data.readers.files import InputError, container_of, expand_inputs
 from pixelis_data.readers.formats import ADAPTERS, DETECT_SAMPLE, detect_format
 from pixelis_data.readers.outcome import sample_type_expr
-from pixelis_data.readers.pixelis import REJECT_COL, canonicalize, fill_content_ids
+from pixelis_data.readers.pixelis import REJECT_COL, action_names, canonicalize, fill_content_ids
 from pixelis_data.readers.seen import SeenIds
 from pixelis_data.readers.texts import TextBatch, json_text_batches, jsonl_text_batches, parquet_text_batches
 from pixelis_data.schema import CANONICAL_COLUMNS, DIAGNOSTIC_SCHEMA, SCORE_COLUMN
@@ -59,6 +59,7 @@ def _split_rejects(
     early: list[Reject],
     n_input: int,
     cfg: ReadConfig,
+    trajectory: pa.Array | None = None,
 ) -> Batch:
     """Canonical rows (with ``_reject_reason``) -> a Batch whose invalid rows are rejects.
 
@@ -73,6 +74,7 @@ def _split_rejects(
         n_input=n_input,
         positions=pl.Series("_pos", range(frame.height)),
         reject_for=reject_for,
+        trajectory=trajectory,
     )
     batch.reject_rows(frame[REJECT_COL].is_not_null(), lambda row: row[REJECT_COL])
     batch.frame = batch.frame.with_columns(sample_type_expr(cfg)).select(CANONICAL_COLUMNS)
@@ -140,10 +142,12 @@ def _file_batches(
     for tb, parsed in ahead(parts, lambda tb: query(tb.texts) if native and tb.n_input else None):
         if tb.n_input:
             if parsed is not None:
-                frame = canonicalize(finish(parsed, tb.texts), "pixelis", alias_table)
-                yield _split_rejects(
-                    frame, lambda p, reason, _tb=tb: _tb.reject(source, p, reason), source, tb.early, tb.n_input, cfg
-                )
+                frame = finish(parsed, tb.texts)
+                names = action_names(frame, alias_table)
+                frame = canonicalize(frame, "pixelis", alias_table, names)
+                reject = lambda p, reason, _tb=tb: _tb.reject(source, p, reason)  # noqa: E731
+                trajectory = None if names.renamed else parsed.trajectory
+                yield _split_rejects(frame, reject, source, tb.early, tb.n_input, cfg, trajectory)
             else:
                 yield _foreign_batch(tb, source, adapter, cfg, alias_table)
         if progress and tb.bytes_done:

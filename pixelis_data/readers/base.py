@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import polars as pl
+import pyarrow as pa
 
 RAW_LIMIT = 4000  # characters of the raw record kept in a reject; enough to see what was wrong
 
@@ -52,6 +53,10 @@ class Batch:
     """Position of each frame row among the batch's input records (for late rejects)."""
     reject_for: Callable[[int, str], Reject] | None = None
     """Builds the reject of the input record at a position, with its location and raw text."""
+    trajectory: pa.Array | None = None
+    """``frame``'s trajectory column as Arrow, row for row, where the C parser built it and nothing changed
+    it since; the scores writer then skips converting Polars' column back (a third of its conversion).
+    None once a row is rejected."""
 
     def reject_rows(self, mask: pl.Series, reason: Callable[[dict[str, Any]], str]) -> None:
         """Move the rows where ``mask`` is true into ``rejects`` (reason built from each row)."""
@@ -65,6 +70,7 @@ class Batch:
                 self.rejects.append(Reject(self.source, reason(row), json.dumps(row, default=str)))
         self.frame = self.frame.filter(~mask)
         self.positions = positions.filter(~mask)
+        self.trajectory = None
 
 
 @dataclass(frozen=True)

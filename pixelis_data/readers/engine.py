@@ -158,6 +158,8 @@ class Parsed:
     """The rows the C parser built (``fastpath.py``), with ``_pos``; None without the extension."""
     rest: np.ndarray | None = None
     """Positions of the texts ``frame`` parsed (None: all of them)."""
+    trajectory: pa.Array | None = None
+    """The C parser's Arrow ``trajectory`` of every text, when it parsed them all (``Plain.trajectory``)."""
 
 
 def _engine_query(texts: pa.Array) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -176,9 +178,9 @@ def query(texts: pa.Array) -> Parsed:
     fast = parse_plain(texts)
     if fast is None:
         return Parsed(*_engine_query(texts))
-    plain, rest = fast
-    frame, read = _engine_query(texts.take(pa.array(rest))) if len(rest) else (pl.DataFrame(), ())
-    return Parsed(frame, read, plain, rest)
+    if len(fast.rest):
+        return Parsed(*_engine_query(texts.take(pa.array(fast.rest))), fast.frame, fast.rest)
+    return Parsed(pl.DataFrame(), (), fast.frame, fast.rest, fast.trajectory)
 
 
 def finish(parsed: Parsed, texts: pa.Array) -> pl.DataFrame:

@@ -12,6 +12,7 @@ Where the extension could not be compiled (``pip install`` without a C compiler)
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -71,9 +72,20 @@ def line_offsets(chunk: pa.Buffer) -> np.ndarray:
     return np.concatenate([starts, [len(chunk)]]).astype(np.int64)
 
 
-def parse_plain(texts: pa.Array) -> tuple[pl.DataFrame, np.ndarray] | None:
-    """The plain records of ``texts``: their rows (``_pos``, input schema, ``_type_reason`` null) and the
-    positions of every other text, which the engine path must parse; None without the extension."""
+class Plain(NamedTuple):
+    """What the C parser made of a batch of texts."""
+
+    frame: pl.DataFrame
+    """The plain records' rows: ``_pos``, the input schema, ``_type_reason`` (null)."""
+    rest: np.ndarray
+    """Positions of every other text: the engine path parses those."""
+    trajectory: pa.Array
+    """The ``trajectory`` column of every text as Arrow (null where deferred): the scores writer reuses it
+    instead of converting Polars' column back (``Batch.trajectory``)."""
+
+
+def parse_plain(texts: pa.Array) -> Plain | None:
+    """The plain records of ``texts`` and the positions of the others; None without the extension."""
     if _fastparse is None:
         return None
     arr = texts.cast(pa.large_string())
@@ -83,7 +95,8 @@ def parse_plain(texts: pa.Array) -> tuple[pl.DataFrame, np.ndarray] | None:
     offs = np.frombuffer(offsets, np.int64)[arr.offset : arr.offset + len(arr) + 1]
     deferred, cols = _fastparse.parse(memoryview(data) if data is not None else b"", memoryview(offs))
     mask = np.frombuffer(deferred, np.uint8).astype(bool)
-    frame = pl.from_arrow(_table(cols))
+    table = _table(cols)
+    frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     frame = frame.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_pos"),
@@ -92,4 +105,4 @@ def parse_plain(texts: pa.Array) -> tuple[pl.DataFrame, np.ndarray] | None:
     )
     if mask.any():
         frame = frame.filter(pl.Series(~mask))
-    return frame, np.flatnonzero(mask)
+    return Plain(frame, np.flatnonzero(mask), table.column("trajectory").combine_chunks())

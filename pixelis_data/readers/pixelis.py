@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -131,8 +132,18 @@ def _alias_expr(action: pl.Expr, alias_table: dict[str, str]) -> pl.Expr:
     return key.replace_strict(alias_table, default=action, return_dtype=pl.String)
 
 
-def _action_names(frame: pl.DataFrame, alias_table: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """(blank names, name -> canonical name where they differ) over the distinct action names of ``frame``.
+@dataclass(frozen=True)
+class ActionNames:
+    """What ``canonicalize`` does to the action names of a frame."""
+
+    blank: list[str]
+    """Names that are only whitespace (their steps have no action)."""
+    renamed: dict[str, str]
+    """Name -> canonical name, where they differ (none: the trajectory column is kept as it is)."""
+
+
+def action_names(frame: pl.DataFrame, alias_table: dict[str, str]) -> ActionNames:
+    """The blank and renamed names among the distinct action names of ``frame``.
 
     The string work of ``canonicalize`` (blank check, ``_alias_expr``) is done once per distinct name, not
     per step: a batch has a handful of names over ~100k steps, and most are canonical already.
@@ -141,19 +152,23 @@ def _action_names(frame: pl.DataFrame, alias_table: dict[str, str]) -> tuple[lis
     names = names.with_columns(_alias_expr(pl.col("a"), alias_table).alias("to"))
     blank = names.filter(pl.col("a").str.strip_chars() == "")["a"].to_list()
     renamed = names.filter(pl.col("a") != pl.col("to"))
-    return blank, dict(zip(renamed["a"].to_list(), renamed["to"].to_list(), strict=True))
+    return ActionNames(blank, dict(zip(renamed["a"].to_list(), renamed["to"].to_list(), strict=True)))
 
 
-def canonicalize(frame: pl.DataFrame, source_format: str, alias_table: dict[str, str]) -> pl.DataFrame:
+def canonicalize(
+    frame: pl.DataFrame, source_format: str, alias_table: dict[str, str], names: ActionNames | None = None
+) -> pl.DataFrame:
     """Input-schema frame -> canonical frame with a ``_reject_reason`` column (null for good rows).
 
     ``sample_type`` stays null where the record has none: ``readers/outcome.py`` decides it once the ids are
-    filled (a content hash reads it as ``positive``).
+    filled (a content hash reads it as ``positive``). ``names``: ``action_names(frame, alias_table)``, if
+    the caller has it already.
     """
     traj = pl.col("trajectory")
     step = pl.element()
     action = step.struct.field("action")
-    blank, renamed = _action_names(frame, alias_table)
+    names = names or action_names(frame, alias_table)
+    blank, renamed = names.blank, names.renamed
     bad_step = traj.list.eval(step.is_null()).list
     no_action = traj.list.eval(action.is_null() | action.is_in(blank) if blank else action.is_null()).list
     weight = pl.col("sampling_weight")
