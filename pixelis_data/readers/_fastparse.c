@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_DEPTH 64 /* deeper JSON values are deferred (the engine and Python judge them) */
 #define MAX_UNKNOWN 64
@@ -195,13 +198,32 @@ static inline int special8(const uint8_t *p) {
     return ((zero_byte | control | v) & HIGHS) != 0;
 }
 
+/* the end of the run of plain string bytes at p (at most 16 bytes short of it: the caller's byte loop
+ * finds the exact end) */
+static inline const uint8_t *plain_run(const uint8_t *p, const uint8_t *end) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* signed: a non-ASCII byte (>= 0x80) is negative, so one compare flags it with the controls */
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                    _mm_cmplt_epi8(v, space));
+        int mask = _mm_movemask_epi8(stop);
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (end - p >= 8 && !special8(p)) p += 8;
+    return p;
+}
+
 /* A JSON string at s->p (on its '"'), decoded into out; with `escaped`, written as the engine writes it. */
 static int string(P *s, Buf *out, int escaped) {
     const uint8_t *p = s->p + 1, *end = s->end;
     if (escaped && put1(out, '"')) return -1;
     for (;;) {
         const uint8_t *run = p;
-        while (end - p >= 8 && !special8(p)) p += 8;
+        p = plain_run(p, end);
         while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
         if (p > run && put(out, run, (size_t)(p - run))) return -1;
         if (p >= end) return -1;
@@ -383,10 +405,11 @@ typedef struct {
     Buf key, unknown, own_extra;
 } Out;
 
-static int find(const Buf *key, const char **names, int n) {
+static size_t NAME_LENS[N_FIELDS], STEP_NAME_LENS[N_STEP]; /* filled at import */
+
+static int find(const Buf *key, const char **names, const size_t *lens, int n) {
     for (int i = 0; i < n; i++)
-        if (key->len && names[i][0] == key->p[0] && strlen(names[i]) == key->len && !memcmp(names[i], key->p, key->len))
-            return i;
+        if (lens[i] == key->len && !memcmp(names[i], key->p, key->len)) return i;
     return -1;
 }
 
@@ -431,7 +454,7 @@ static int step(P *s, Out *o) {
     unsigned seen = 0;
     for (int more = 1; more;) {
         if (key_of(s, &o->key)) return -1;
-        int k = find(&o->key, STEP_NAMES, N_STEP);
+        int k = find(&o->key, STEP_NAMES, STEP_NAME_LENS, N_STEP);
         if (k < 0 || (seen & (1u << k))) return -1; /* unknown step keys and duplicates: fixups.py */
         seen |= 1u << k;
         Col *c = &o->steps[k];
@@ -534,7 +557,7 @@ static int record(P *s, Out *o) {
     if (s->p < s->end && *s->p == '}') return -1; /* no trajectory */
     for (int more = 1; more;) {
         if (key_of(s, &o->key)) return -1;
-        int k = find(&o->key, NAMES, N_FIELDS);
+        int k = find(&o->key, NAMES, NAME_LENS, N_FIELDS);
         if (k < 0) {
             if (!plain_name(&o->key) || unknowns == MAX_UNKNOWN) return -1;
             for (int i = 0; i < unknowns; i++)
@@ -767,22 +790,25 @@ static PyObject *line_offsets(PyObject *self, PyObject *args) {
     (void)self;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
     const char *p = data.buf, *end = p + data.len;
-    size_t breaks = 0;
-    Py_BEGIN_ALLOW_THREADS for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) breaks++;
-    Py_END_ALLOW_THREADS
-    int open_end = data.len > 0 && end[-1] != '\n'; /* a last line without its line break */
-    size_t count = 1 + breaks + (size_t)open_end;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * sizeof(int64_t)));
-    if (out) {
-        int64_t *o = (int64_t *)PyBytes_AS_STRING(out);
-        Py_BEGIN_ALLOW_THREADS size_t k = 0;
-        o[k++] = 0;
-        for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) o[k++] = q + 1 - p;
-        if (open_end) o[k++] = (int64_t)data.len;
-        Py_END_ALLOW_THREADS
+    Buf out = {NULL, 0, 0};
+    int bad = reserve(&out, sizeof(int64_t) * (size_t)(data.len / 256 + 2));
+    Py_BEGIN_ALLOW_THREADS int64_t zero = 0;
+    bad = bad || put(&out, &zero, sizeof zero);
+    for (const char *q = p; !bad && (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) {
+        int64_t at = q + 1 - p;
+        bad = put(&out, &at, sizeof at);
     }
+    if (!bad && data.len > 0 && end[-1] != '\n') { /* a last line without its line break */
+        int64_t at = (int64_t)data.len;
+        bad = put(&out, &at, sizeof at);
+    }
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
-    return out;
+    if (bad) {
+        free(out.p);
+        return PyErr_NoMemory();
+    }
+    return bytes_of(&out);
 }
 
 static PyMethodDef METHODS[] = {
@@ -796,6 +822,8 @@ static PyMethodDef METHODS[] = {
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastparse", NULL, -1, METHODS, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__fastparse(void) {
+    for (int i = 0; i < N_FIELDS; i++) NAME_LENS[i] = strlen(NAMES[i]);
+    for (int i = 0; i < N_STEP; i++) STEP_NAME_LENS[i] = strlen(STEP_NAMES[i]);
     if (PyType_Ready(&OwnedType) < 0) return NULL;
     return PyModule_Create(&MODULE);
 }

@@ -214,7 +214,7 @@ def canonicalize(
             pl.col("extra"),
             reason.alias(REJECT_COL),
         )
-        .collect()
+        .collect(engine="in-memory")  # one batch: the streaming engine's set-up would cost more than it saves
     )
 
 

@@ -1,9 +1,13 @@
 """The sample_ids read so far, as 128-bit hashes in sorted numpy arrays: 16 bytes per id, not a Python string.
 
 A Python set of 1,000,000 ids held about 100 MiB (string objects and set slots) and made the memory of
-`pixelis score` grow with the file; two independent 64-bit hashes per id cost 16 MiB and one
-``searchsorted`` per batch. Two different ids are taken for the same one only if both hashes collide
-(odds about n^2 / 2^129: 1e-27 for a million ids).
+`pixelis score` grow with the file; two independent 64-bit hashes per id cost 16 MiB. Two different ids
+are taken for the same one only if both hashes collide (odds about n^2 / 2^129: 1e-27 for a million ids).
+
+The hashes are kept in a few sorted runs, each at least twice as long as the next (like the levels of
+an LSM tree): a batch becomes a run of its own and merges with the runs no longer than it, so each hash
+is copied O(log n) times in all, where inserting every batch into one sorted array copied the whole
+array per batch (quadratic in the file). A lookup searches every run (about log2(n / batch) of them).
 """
 
 from __future__ import annotations
@@ -12,21 +16,28 @@ import numpy as np
 import polars as pl
 
 _SEEDS = (0x5EED_0001, 0x5EED_0002)
+Run = tuple[np.ndarray, np.ndarray]
+"""(first hashes, sorted; second hashes, aligned with them)."""
 
 
 def _hashes(ids: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return tuple(ids.hash(seed=s).to_numpy() for s in _SEEDS)  # type: ignore[return-value]
 
 
+def _merged(a: Run, b: Run) -> Run:
+    """One sorted run of the hash pairs of ``a`` and ``b`` (one pass over each)."""
+    at = np.searchsorted(a[0], b[0], side="right")
+    return np.insert(a[0], at, b[0]), np.insert(a[1], at, b[1])
+
+
 class SeenIds:
     """A growing set of sample_ids: ``earlier(ids)`` tells which were added before, ``add(ids)`` adds them."""
 
     def __init__(self) -> None:
-        self._first = np.empty(0, dtype=np.uint64)  # sorted
-        self._second = np.empty(0, dtype=np.uint64)  # aligned with _first
+        self._runs: list[Run] = []  # longest first; each at least twice as long as the next
 
     def __len__(self) -> int:
-        return len(self._first)
+        return sum(len(first) for first, _ in self._runs)
 
     def earlier(self, ids: pl.Series) -> pl.Series:
         """Boolean Series: whether each id was added before (ids within ``ids`` are not compared)."""
@@ -47,25 +58,28 @@ class SeenIds:
         return pl.Series(repeated, dtype=pl.Boolean)
 
     def _found(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        # sorted queries walk the sorted array in order: 5x faster than random ones at a million ids
+        # sorted queries walk each sorted run in order: 5x faster than random ones at a million ids
         order = np.argsort(first, kind="stable")
-        first_sorted = first[order]
-        lo = np.searchsorted(self._first, first_sorted, side="left")
-        hi = np.searchsorted(self._first, first_sorted, side="right")
-        # a first hash seen once (nearly every hit): compare its second hash, vectorised
-        once = hi - lo == 1
+        first_sorted, second_sorted = first[order], second[order]
         found_sorted = np.zeros(len(first), dtype=bool)
-        found_sorted[once] = self._second[lo[once]] == second[order][once]
-        for i in np.flatnonzero(hi - lo > 1):  # one first hash for several ids
-            found_sorted[i] = bool(np.any(self._second[lo[i] : hi[i]] == second[order[i]]))
+        for run_first, run_second in self._runs:
+            lo = np.searchsorted(run_first, first_sorted, side="left")
+            hi = np.searchsorted(run_first, first_sorted, side="right")
+            # a first hash seen once (nearly every hit): compare its second hash, vectorised
+            once = hi - lo == 1
+            found_sorted[once] |= run_second[lo[once]] == second_sorted[once]
+            for i in np.flatnonzero(hi - lo > 1):  # one first hash for several ids
+                found_sorted[i] |= bool(np.any(run_second[lo[i] : hi[i]] == second_sorted[i]))
         found = np.empty(len(first), dtype=bool)
         found[order] = found_sorted
         return found
 
     def _insert(self, first: np.ndarray, second: np.ndarray) -> None:
-        """Insert the hash pairs: sorted, then merged in one pass (no sort of everything seen)."""
+        """Add the hash pairs as a sorted run, merged with the runs no more than twice its length."""
+        if len(first) == 0:
+            return
         order = np.argsort(first, kind="stable")
-        first, second = first[order], second[order]
-        at = np.searchsorted(self._first, first, side="right")
-        self._first = np.insert(self._first, at, first)
-        self._second = np.insert(self._second, at, second)
+        run = (first[order], second[order])
+        while self._runs and len(self._runs[-1][0]) <= 2 * len(run[0]):
+            run = _merged(self._runs.pop(), run)
+        self._runs.append(run)
