@@ -17,6 +17,7 @@ import typer
 
 import pixelis_data
 from pixelis_cli.common import PixelisGroup
+from pixelis_core.allocator import keep_freed_memory
 from pixelis_core.processes import die_with_parent, exit_on_sigterm, under_torchrun
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -105,8 +106,9 @@ def main() -> None:
         die_with_parent()
     exit_on_sigterm()
     first = sys.argv[1] if len(sys.argv) > 1 else None
-    if first in PIPELINED:  # read when Polars is first imported, which the command's module does
-        os.environ.setdefault("POLARS_MAX_THREADS", str(polars_threads()))
+    if first in PIPELINED:
+        os.environ.setdefault("POLARS_MAX_THREADS", str(polars_threads()))  # read when Polars is imported
+        keep_freed_memory()
     build_app(only=first if first in COMMANDS or first in GROUPS else None)()
 
 

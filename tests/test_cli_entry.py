@@ -1,15 +1,17 @@
-"""The console-script entry point: the Polars pool it gives the pipelined commands."""
+"""The console-script entry point: the Polars pool and the allocator tuning of the pipelined commands."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
 import pytest
 
 from pixelis_cli import app as app_module
+from pixelis_core import allocator
 
 
 @pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (4, 1), (8, 5), (64, 61)])
@@ -41,3 +43,10 @@ def test_score_and_split_set_the_pool_and_other_commands_do_not():
 def test_a_pool_size_the_user_set_is_kept():
     env = {**os.environ, "POLARS_MAX_THREADS": "7"}
     assert _pool_of(["score"], env) == "7"
+
+
+def test_the_allocator_tuning_takes_on_glibc_and_is_skipped_elsewhere(monkeypatch):
+    if platform.libc_ver()[0] == "glibc":
+        assert allocator.keep_freed_memory()
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert not allocator.keep_freed_memory()

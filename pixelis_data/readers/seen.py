@@ -64,12 +64,18 @@ class SeenIds:
         found_sorted = np.zeros(len(first), dtype=bool)
         for run_first, run_second in self._runs:
             lo = np.searchsorted(run_first, first_sorted, side="left")
-            hi = np.searchsorted(run_first, first_sorted, side="right")
-            # a first hash seen once (nearly every hit): compare its second hash, vectorised
-            once = hi - lo == 1
-            found_sorted[once] |= run_second[lo[once]] == second_sorted[once]
-            for i in np.flatnonzero(hi - lo > 1):  # one first hash for several ids
-                found_sorted[i] |= bool(np.any(run_second[lo[i] : hi[i]] == second_sorted[i]))
+            hit = np.zeros(len(first), dtype=bool)
+            inside = np.flatnonzero(lo < len(run_first))
+            hit[inside] = run_first[lo[inside]] == first_sorted[inside]
+            # the first hash found: compare the second hash of its first entry, vectorised
+            match = hit.copy()
+            match[hit] = run_second[lo[hit]] == second_sorted[hit]
+            found_sorted |= match
+            for i in np.flatnonzero(hit & ~match):  # rare: the first hash has more entries after that one
+                j = lo[i] + 1
+                while j < len(run_first) and run_first[j] == first_sorted[i] and not found_sorted[i]:
+                    found_sorted[i] = run_second[j] == second_sorted[i]
+                    j += 1
         found = np.empty(len(first), dtype=bool)
         found[order] = found_sorted
         return found
