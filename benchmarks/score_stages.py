@@ -63,8 +63,8 @@ def instrument() -> None:
         def __init__(self, lf: Any) -> None:
             self.lf = lf
 
-        def collect(self) -> Any:
-            return timed("scoring (score_frame)", self.lf.collect)()
+        def collect(self, **kwargs: Any) -> Any:
+            return timed("scoring (score_frame)", self.lf.collect)(**kwargs)
 
     score.score_frame = lambda *a, **k: Timed(plan(*a, **k))
     pq.ParquetWriter.write_table = timed("Parquet write", pq.ParquetWriter.write_table)
