@@ -55,7 +55,7 @@ def main(src: str, dst: str) -> None:
         nonlocal writer
         table = pa.Table.from_pylist(rows)
         if writer is None:
-            writer = pq.ParquetWriter(dst, table.schema, compression="zstd")
+            writer = pq.ParquetWriter(dst, table.schema, compression="snappy")  # the codec of pixelis' scores
         writer.write_table(table)
         rows.clear()
 

@@ -3,8 +3,9 @@
     OMP_NUM_THREADS=1 python benchmarks/score_stages.py FILE.jsonl
 
 (benchmarks/score_throughput.py ``--keep`` leaves such a file in its workdir.) Runs ``score_to_parquet``
-serially (no read-ahead thread, so stages do not overlap) with a CPU timer (``getrusage``: all threads of
-the process, DuckDB's and Polars' included) around each stage, and prints the stages by CPU time.
+serially (no read-ahead, parse or writer thread, so stages do not overlap) with a CPU timer
+(``getrusage``: all threads of the process, DuckDB's and Polars' included) around each stage, and
+prints the stages by CPU time.
 """
 
 from __future__ import annotations

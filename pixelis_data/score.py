@@ -218,11 +218,15 @@ UNINDEXED_COLUMNS = ("question", "images", "trajectory", "extra")
 def parquet_options(schema: pa.Schema) -> dict[str, object]:
     """``pq.ParquetWriter`` options of the scores file (``benchmarks/score_plan.py`` times the alternatives).
 
-    zstd with dictionaries (the trajectory texts repeat a lot); statistics only for the columns one filters
-    on (ids, types, factors, counts): min/max of the big text columns cost about a fifth of the write.
+    snappy with dictionaries (the trajectory texts repeat a lot): against zstd, `pixelis score` of 300,000
+    records took 2.41 s instead of 2.57 s and pyarrow read the file back in 0.32 s instead of 1.39 s, for a
+    file of 77 MB instead of 51 MB (still a twentieth of the split's Arrow files); snappy is also what
+    pyarrow, DuckDB and Spark write by default, so every Parquet reader takes it. Statistics only for the
+    columns one filters on (ids, types, factors, counts): min/max of the big text columns cost about a
+    fifth of the write.
     """
     stats = [name for name in schema.names if name not in UNINDEXED_COLUMNS]
-    return {"compression": "zstd", "write_statistics": stats}
+    return {"compression": "snappy", "write_statistics": stats}
 
 
 class _ScoresWriter:
