@@ -9,7 +9,6 @@ app (tests, ``--help``), is built on first use.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
@@ -90,16 +89,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def polars_threads() -> int:
-    """Polars' thread pool for a pipelined command: the cores the pipeline's own four threads leave (at least 1).
-
-    The stages already keep the cores busy; a pool as wide as the machine only adds idle threads that spin
-    against them (`pixelis score` on 2 cores: 0.4 CPU s less per 300,000 records with a pool of 1 than of 2).
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores - 3)
-
-
 def main() -> None:
     """Console-script entry point: SIGTERM unwinds (temp files are removed); a torchrun worker dies with its agent."""
     if under_torchrun():
@@ -107,7 +96,6 @@ def main() -> None:
     exit_on_sigterm()
     first = sys.argv[1] if len(sys.argv) > 1 else None
     if first in PIPELINED:
-        os.environ.setdefault("POLARS_MAX_THREADS", str(polars_threads()))  # read when Polars is imported
         keep_freed_memory()
     build_app(only=first if first in COMMANDS or first in GROUPS else None)()
 
