@@ -219,9 +219,9 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
     """``pq.ParquetWriter`` options of the scores file (``benchmarks/score_plan.py`` times the alternatives).
 
     snappy with dictionaries (the trajectory texts repeat a lot): against zstd, `pixelis score` of 300,000
-    records took 2.41 s instead of 2.57 s and pyarrow read the file back in 0.32 s instead of 1.39 s, for a
-    file of 77 MB instead of 51 MB (still a twentieth of the split's Arrow files); snappy is also what
-    pyarrow, DuckDB and Spark write by default, so every Parquet reader takes it. Statistics only for the
+    records took 2.44 s instead of 2.57 s (median of 3 runs each) and pyarrow read the file back in 0.3 s
+    instead of 0.9-1.4 s, for a file of 77 MB instead of 51 MB; snappy is also what pyarrow, DuckDB and
+    Spark write by default, so every Parquet reader takes it. Statistics only for the
     columns one filters on (ids, types, factors, counts): min/max of the big text columns cost about a
     fifth of the write.
     """
@@ -238,7 +238,8 @@ class _ScoresWriter:
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, item: tuple[pl.DataFrame, pa.Array | None]) -> None:
-        """Write one scored frame; ``trajectory``: its trajectory column as Arrow already (``Batch.trajectory``)."""
+        """Write a scored frame, taking its trajectory column from the Arrow array given with it, if any
+        (``Batch.trajectory``)."""
         frame, trajectory = item
         if trajectory is None:
             table = frame.to_arrow()

@@ -55,8 +55,8 @@ class Batch:
     """Builds the reject of the input record at a position, with its location and raw text."""
     trajectory: pa.Array | None = None
     """``frame``'s trajectory column as Arrow, row for row, where the C parser built it and nothing changed
-    it since; the scores writer then skips converting Polars' column back (a third of its conversion).
-    None once a row is rejected."""
+    it since; the scores writer then skips converting Polars' column back (the biggest part of that
+    conversion). None once a row is rejected."""
 
     def reject_rows(self, mask: pl.Series, reason: Callable[[dict[str, Any]], str]) -> None:
         """Move the rows where ``mask`` is true into ``rejects`` (reason built from each row)."""

@@ -105,4 +105,5 @@ def parse_plain(texts: pa.Array) -> Plain | None:
     )
     if mask.any():
         frame = frame.filter(pl.Series(~mask))
-    return Plain(frame, np.flatnonzero(mask), table.column("trajectory").combine_chunks())
+    # the table's columns are single arrays: chunk(0) is the array itself (combine_chunks would copy it)
+    return Plain(frame, np.flatnonzero(mask), table.column("trajectory").chunk(0))
