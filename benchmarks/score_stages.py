@@ -58,7 +58,7 @@ def instrument() -> None:
     readers.ahead = lambda items, work: ((item, work(item)) for item in items)
     score.prefetched = lambda items, depth=2, name="": items
     score.consumed_behind = serial_consumer
-    plan = score.score_frame
+    apply = score.ScorePlan.apply
 
     class Timed:
         def __init__(self, lf: Any) -> None:
@@ -67,7 +67,7 @@ def instrument() -> None:
         def collect(self, **kwargs: Any) -> Any:
             return timed("scoring (score_frame)", self.lf.collect)(**kwargs)
 
-    score.score_frame = lambda *a, **k: Timed(plan(*a, **k))
+    score.ScorePlan.apply = lambda self, lf: Timed(apply(self, lf))  # type: ignore[method-assign]
     pq.ParquetWriter.write_table = timed("Parquet write", pq.ParquetWriter.write_table)
 
 

@@ -17,7 +17,7 @@ from pixelis_data.config import DataConfig, ScoreConfig
 from pixelis_data.factor_registry import MODEL_FACTOR
 from pixelis_data.report.inputs import ReportInputError
 from pixelis_data.schema import CATEGORIES, FACTOR_COLUMNS, SCORE_COLUMN
-from pixelis_data.score import composite_weights, factor_columns, heuristic_weights
+from pixelis_data.score import composite_weights, factor_columns, heuristic_weights, weighted_sum
 from pixelis_data.split.thresholds import Thresholds, category_expr, compute_thresholds
 from pixelis_data.stats import spearman
 from pixelis_data.summary import HIST_BINS, factor_summary, histogram, mean_by
@@ -84,7 +84,7 @@ def validity(scores: pl.LazyFrame, cfg: ScoreConfig, factors: list[str]) -> Vali
     """Heuristic composite and factors against model_difficulty (the samples that have one)."""
     heuristic = [c for c in factors if c != MODEL_FACTOR.column]
     weights = heuristic_weights(cfg)
-    composite = pl.sum_horizontal([pl.col(c) * weights.get(c, 0.0) for c in heuristic]).clip(cfg.clip_min, cfg.clip_max)
+    composite = weighted_sum({c: weights.get(c, 0.0) for c in heuristic}).clip(cfg.clip_min, cfg.clip_max)
     frame = (
         scores.filter(pl.col(MODEL_FACTOR.column).is_not_null())
         .select(*heuristic, composite.alias(HEURISTIC), MODEL_FACTOR.column)
