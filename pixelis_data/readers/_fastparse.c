@@ -811,6 +811,122 @@ static PyObject *line_offsets(PyObject *self, PyObject *args) {
     return bytes_of(&out);
 }
 
+/* IdSet: the sample_ids seen so far as pairs of 64-bit hashes (readers/seen.py), in an open-addressing
+ * table that is never more than half full. update() answers, for each pair in order, whether it was
+ * there already, and adds it if not: a repeat within the same batch is found as well. */
+typedef struct {
+    PyObject_HEAD uint64_t *slots; /* 2 words per slot: first hash with its lowest bit set (0 = free), second */
+    size_t cap, n;                   /* cap: a power of two */
+} IdSet;
+
+static int idset_put(uint64_t *slots, size_t cap, uint64_t a, uint64_t b) { /* 1: there already */
+    size_t mask = cap - 1, i = (size_t)(a >> 1) & mask;
+    for (;; i = (i + 1) & mask) {
+        uint64_t *at = slots + 2 * i;
+        if (at[0] == 0) {
+            at[0] = a;
+            at[1] = b;
+            return 0;
+        }
+        if (at[0] == a && at[1] == b) return 1;
+    }
+}
+
+static int idset_has(const uint64_t *slots, size_t cap, uint64_t a, uint64_t b) {
+    size_t mask = cap - 1, i = (size_t)(a >> 1) & mask;
+    for (;; i = (i + 1) & mask) {
+        const uint64_t *at = slots + 2 * i;
+        if (at[0] == 0) return 0;
+        if (at[0] == a && at[1] == b) return 1;
+    }
+}
+
+static int idset_reserve(IdSet *s, size_t more) { /* room for `more` new pairs at half load */
+    size_t cap = s->cap;
+    while (2 * (s->n + more) > cap) cap *= 2;
+    if (cap == s->cap) return 0;
+    uint64_t *slots = calloc(2 * cap, sizeof(uint64_t));
+    if (!slots) return -1;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[2 * i]) idset_put(slots, cap, s->slots[2 * i], s->slots[2 * i + 1]);
+    free(s->slots);
+    s->slots = slots;
+    s->cap = cap;
+    return 0;
+}
+
+static PyObject *idset_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    (void)args;
+    (void)kw;
+    IdSet *s = (IdSet *)type->tp_alloc(type, 0);
+    if (!s) return NULL;
+    s->cap = 1 << 14;
+    s->slots = calloc(2 * s->cap, sizeof(uint64_t));
+    if (!s->slots) {
+        Py_DECREF(s);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)s;
+}
+
+static void idset_dealloc(IdSet *s) {
+    free(s->slots);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+/* (first, second): two buffers of n uint64 -> n bytes; `add`: insert the pairs not there yet */
+static PyObject *idset_call(IdSet *s, PyObject *args, int add) {
+    Py_buffer first, second;
+    if (!PyArg_ParseTuple(args, "y*y*", &first, &second)) return NULL;
+    PyObject *out = NULL;
+    size_t n = (size_t)first.len / 8;
+    if (first.len % 8 || second.len != first.len) {
+        PyErr_SetString(PyExc_ValueError, "first and second must be buffers of as many uint64 values");
+    } else if (add && idset_reserve(s, n)) {
+        PyErr_NoMemory();
+    } else if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n)) != NULL) {
+        uint8_t *seen = (uint8_t *)PyBytes_AS_STRING(out);
+        const uint8_t *fa = first.buf, *fb = second.buf;
+        size_t added = 0;
+        Py_BEGIN_ALLOW_THREADS for (size_t i = 0; i < n; i++) {
+            uint64_t a, b;
+            memcpy(&a, fa + 8 * i, 8);
+            memcpy(&b, fb + 8 * i, 8);
+            a |= 1;
+            seen[i] = (uint8_t)(add ? idset_put(s->slots, s->cap, a, b) : idset_has(s->slots, s->cap, a, b));
+            added += add && !seen[i];
+        }
+        Py_END_ALLOW_THREADS s->n += added;
+    }
+    PyBuffer_Release(&first);
+    PyBuffer_Release(&second);
+    return out;
+}
+
+static PyObject *idset_update(IdSet *s, PyObject *args) { return idset_call(s, args, 1); }
+static PyObject *idset_contains(IdSet *s, PyObject *args) { return idset_call(s, args, 0); }
+static Py_ssize_t idset_len(IdSet *s) { return (Py_ssize_t)s->n; }
+
+static PyMethodDef IDSET_METHODS[] = {
+    {"update", (PyCFunction)idset_update, METH_VARARGS,
+     "update(first, second) -> bytes: 1 where the pair was there already (earlier in this call too); adds the others."},
+    {"contains", (PyCFunction)idset_contains, METH_VARARGS, "contains(first, second) -> bytes: 1 where the pair is there."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods IDSET_SEQUENCE = {.sq_length = (lenfunc)idset_len};
+
+static PyTypeObject IdSetType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pixelis_data.readers._fastparse.IdSet",
+    .tp_basicsize = sizeof(IdSet),
+    .tp_dealloc = (destructor)idset_dealloc,
+    .tp_as_sequence = &IDSET_SEQUENCE,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A set of (first, second) 64-bit hash pairs.",
+    .tp_methods = IDSET_METHODS,
+    .tp_new = idset_new,
+};
+
 static PyMethodDef METHODS[] = {
     {"line_offsets", line_offsets, METH_VARARGS,
      "line_offsets(data) -> bytes: int64 offsets [0, end of line 1, ..., len(data)] of data's lines."},
@@ -824,6 +940,8 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastparse", NULL, -
 PyMODINIT_FUNC PyInit__fastparse(void) {
     for (int i = 0; i < N_FIELDS; i++) NAME_LENS[i] = strlen(NAMES[i]);
     for (int i = 0; i < N_STEP; i++) STEP_NAME_LENS[i] = strlen(STEP_NAMES[i]);
-    if (PyType_Ready(&OwnedType) < 0) return NULL;
-    return PyModule_Create(&MODULE);
+    if (PyType_Ready(&OwnedType) < 0 || PyType_Ready(&IdSetType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&MODULE);
+    if (module && PyModule_AddObjectRef(module, "IdSet", (PyObject *)&IdSetType) < 0) Py_CLEAR(module);
+    return module;
 }

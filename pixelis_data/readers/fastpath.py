@@ -61,6 +61,11 @@ def _table(cols: dict[str, Buffers]) -> pa.Table:
     return pa.table({name: built[name] if name in built else _strings(cols[name]) for name in INPUT_SCHEMA})
 
 
+def id_set() -> object | None:
+    """A new C set of id hash pairs (``readers/seen.py``), or None without the extension."""
+    return None if _fastparse is None else _fastparse.IdSet()
+
+
 def line_offsets(chunk: pa.Buffer) -> np.ndarray:
     """Int64 offsets ``[0, end of line 1, ..., len(chunk)]`` of the chunk's lines, each with its line break."""
     if _fastparse is not None:

@@ -8,12 +8,19 @@ The hashes are kept in a few sorted runs, each at least twice as long as the nex
 an LSM tree): a batch becomes a run of its own and merges with the runs no longer than it, so each hash
 is copied O(log n) times in all, where inserting every batch into one sorted array copied the whole
 array per batch (quadratic in the file). A lookup searches every run (about log2(n / batch) of them).
+
+With the C extension (``fastpath.py``) the pairs live in its open-addressing table instead (``IdSet``):
+one probe or two per id, 0.05 s for 1,000,000 ids where the runs take 0.4 s. There, ids of one batch
+are told apart by their hashes too (the runs compare their strings), and the lowest bit of the first
+hash is not compared: 127 bits in all, odds of a false duplicate about 1e-26 for a million ids.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+
+from pixelis_data.readers.fastpath import id_set
 
 _SEEDS = (0x5EED_0001, 0x5EED_0002)
 Run = tuple[np.ndarray, np.ndarray]
@@ -25,9 +32,16 @@ def _hashes(ids: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _merged(a: Run, b: Run) -> Run:
-    """One sorted run of the hash pairs of ``a`` and ``b`` (one pass over each)."""
-    at = np.searchsorted(a[0], b[0], side="right")
-    return np.insert(a[0], at, b[0]), np.insert(a[1], at, b[1])
+    """One sorted run of the hash pairs of ``a`` and ``b`` (``b`` sorted too; a few passes over each)."""
+    at = np.searchsorted(a[0], b[0], side="right") + np.arange(len(b[0]))  # where b's pairs land
+    from_a = np.ones(len(a[0]) + len(b[0]), dtype=bool)
+    from_a[at] = False
+    merged = []
+    for x, y in zip(a, b, strict=True):
+        out = np.empty(len(from_a), dtype=x.dtype)
+        out[at], out[from_a] = y, x
+        merged.append(out)
+    return merged[0], merged[1]
 
 
 class SeenIds:
@@ -35,17 +49,23 @@ class SeenIds:
 
     def __init__(self) -> None:
         self._runs: list[Run] = []  # longest first; each at least twice as long as the next
+        self._table = id_set()  # the C table, or None (then the runs)
 
     def __len__(self) -> int:
+        if self._table is not None:
+            return len(self._table)
         return sum(len(first) for first, _ in self._runs)
 
     def earlier(self, ids: pl.Series) -> pl.Series:
         """Boolean Series: whether each id was added before (ids within ``ids`` are not compared)."""
-        return pl.Series(self._found(*_hashes(ids)), dtype=pl.Boolean)
+        first, second = _hashes(ids)
+        if self._table is not None:
+            return pl.Series(np.frombuffer(self._table.contains(first, second), np.bool_), dtype=pl.Boolean)
+        return pl.Series(self._found(first, second), dtype=pl.Boolean)
 
     def add(self, ids: pl.Series) -> None:
-        """Add ``ids``."""
-        self._insert(*_hashes(ids))
+        """Add ``ids`` (each once)."""
+        self.update(ids)
 
     def update(self, ids: pl.Series) -> pl.Series:
         """Boolean Series: whether each id repeats one added before or one earlier in ``ids``; adds the others.
@@ -53,6 +73,8 @@ class SeenIds:
         ``earlier`` and ``add`` in one, hashing each id once.
         """
         first, second = _hashes(ids)
+        if self._table is not None:
+            return pl.Series(np.frombuffer(self._table.update(first, second), np.bool_), dtype=pl.Boolean)
         repeated = self._found(first, second) | ~ids.is_first_distinct().to_numpy()
         self._insert(first[~repeated], second[~repeated])
         return pl.Series(repeated, dtype=pl.Boolean)
