@@ -8,6 +8,7 @@ app (tests, ``--help``), is built on first use.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -97,7 +98,13 @@ def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else None
     if first in PIPELINED:
         keep_freed_memory()
-    build_app(only=first if first in COMMANDS or first in GROUPS else None)()
+    try:
+        build_app(only=first if first in COMMANDS or first in GROUPS else None)()
+    finally:
+        if first in PIPELINED:
+            # everything alive now lives until exit: without the collector's last full pass over it, Python
+            # exits in 0.02 s instead of 0.08 s (the outputs are closed and renamed by then)
+            gc.freeze()
 
 
 if __name__ == "__main__":
