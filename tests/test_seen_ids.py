@@ -31,12 +31,8 @@ IDS = st.lists(st.lists(st.text(max_size=3) | st.sampled_from(["a", "b", "syn-0-
 @settings(max_examples=200, deadline=None)
 @given(batches=IDS)
 def test_earlier_ids_are_exactly_those_a_python_set_holds(kind, batches):
-    seen, oracle = _new(kind), set()
-    for batch in batches:
-        ids = pl.Series(batch, dtype=pl.String)
-        assert seen.earlier(ids).to_list() == [i in oracle for i in batch]
-        seen.add(ids)
-        oracle.update(batch)
+    seen = _new(kind)
+    oracle = _check_against_a_set(seen, batches)
     assert len(seen) == len(oracle)
 
 
@@ -65,16 +61,20 @@ def _colliding(ids: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def test_ids_whose_first_hashes_collide_are_told_apart_by_the_second(kind, batches):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(seen_module, "_hashes", _colliding)
-        _check_against_a_set(_new(kind), batches)
+        seen = _new(kind)
+        oracle = _check_against_a_set(seen, batches)
+        assert len(seen) == len(oracle)
 
 
-def _check_against_a_set(seen: SeenIds, batches: list[list[str]]) -> None:
+def _check_against_a_set(seen: SeenIds, batches: list[list[str]]) -> set[str]:
+    """Add the batches one by one, asserting ``earlier`` against a set before each; the set in the end."""
     oracle: set[str] = set()
     for batch in batches:
         ids = pl.Series(batch, dtype=pl.String)
         assert seen.earlier(ids).to_list() == [i in oracle for i in batch]
         seen.add(ids)
         oracle.update(batch)
+    return oracle
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -813,7 +813,8 @@ static PyObject *line_offsets(PyObject *self, PyObject *args) {
 
 /* IdSet: the sample_ids seen so far as pairs of 64-bit hashes (readers/seen.py), in an open-addressing
  * table that is never more than half full. update() answers, for each pair in order, whether it was
- * there already, and adds it if not: a repeat within the same batch is found as well. */
+ * there already, and adds it if not: a repeat within the same batch is found as well. One caller at a
+ * time (the read thread): the table is changed with the GIL released. */
 typedef struct {
     PyObject_HEAD uint64_t *slots; /* 2 words per slot: first hash with its lowest bit set (0 = free), second */
     size_t cap, n;                   /* cap: a power of two */
