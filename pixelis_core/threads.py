@@ -1,4 +1,5 @@
-"""Pipelining with threads: a producer ahead of its consumer, or a consumer behind its producer.
+"""Pipelining with threads: a producer ahead of its consumer, a consumer behind its producer, or the work
+on the next item done while this one is used.
 
 The heavy work of both pixelis pipelines (the C parser, Polars plans, Arrow's Parquet and IPC code) runs
 without the GIL, so a stage in a thread overlaps the stage beside it on a second core. Each helper bounds
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _DONE = object()
 _POLL_S = 0.1  # how often a blocked put looks whether the other side has stopped
 
@@ -61,6 +64,23 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "pixelis-prefetch
     finally:
         stop.set()
         thread.join()
+
+
+def ahead(items: Iterable[T], work: Callable[[T], R], name: str = "pixelis-parse") -> Iterator[tuple[T, R]]:
+    """``(item, work(item))`` in order, ``work`` of the next item running in a worker thread meanwhile.
+
+    The parse of the next batch (C, without the GIL) overlaps the rules and validation of this one; an
+    exception of ``work`` is raised here, for its item.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+        pending: tuple[T, Future[R]] | None = None
+        for item in items:
+            future = pool.submit(work, item)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (item, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 @contextmanager

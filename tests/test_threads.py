@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pixelis_core.threads import consumed_behind, prefetched
+from pixelis_core.threads import ahead, consumed_behind, prefetched
 
 
 def _threads(name: str) -> list[threading.Thread]:
@@ -89,3 +89,22 @@ def test_an_error_of_the_block_stops_the_consumer_without_the_waiting_items():
         raise ValueError("bad batch")
     assert not _threads("t-consume-stop")
     assert got == [0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(st.integers()))
+def test_ahead_pairs_every_item_with_its_work_in_order(items):
+    assert list(ahead(items, lambda i: i * 3)) == [(i, i * 3) for i in items]
+
+
+def test_an_error_of_the_work_is_raised_for_its_item():
+    def work(i: int) -> int:
+        if i == 2:
+            raise ValueError("bad batch 2")
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="bad batch 2"):
+        for item, _ in ahead(range(5), work):
+            got.append(item)
+    assert got == [0, 1]

@@ -10,15 +10,15 @@ hash and rejects duplicate sample_ids across all files. For every batch
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
+from pixelis_core.threads import ahead
 from pixelis_data.config import DEFAULT_COMPLEXITY, ReadConfig
 from pixelis_data.factor_registry import REGISTRY_COLUMNS
 from pixelis_data.readers.base import Batch, RawItem, RecordAdapter, RecordError, Reject
@@ -44,8 +44,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None]
-T = TypeVar("T")
-R = TypeVar("R")
 ROWS_PER_BATCH = 8192  # records parsed, scored and written together: bounds memory whatever read.chunk_mb is
 CHUNK_UNIT = 1024 * 1024  # bytes per read.chunk_mb (tests shrink it to cut files into many tiny chunks)
 # Columns a previous `pixelis score` added: they are recomputed, so re-scoring a scores file is allowed.
@@ -152,23 +150,6 @@ def _file_batches(
                 yield _foreign_batch(tb, source, adapter, cfg, alias_table)
         if progress and tb.bytes_done:
             progress(tb.bytes_done)
-
-
-def ahead(items: Iterable[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
-    """``(item, work(item))`` in order, ``work`` of the next item running in a worker thread meanwhile.
-
-    The engine's parse of the next batch (C++, without the GIL) overlaps the rules and validation of
-    this one; an exception of ``work`` is raised here, for its item.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelis-parse") as pool:
-        pending: tuple[T, Future[R]] | None = None
-        for item in items:
-            future = pool.submit(work, item)
-            if pending is not None:
-                yield pending[0], pending[1].result()
-            pending = (item, future)
-        if pending is not None:
-            yield pending[0], pending[1].result()
 
 
 def read_batches(

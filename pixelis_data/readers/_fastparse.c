@@ -198,8 +198,8 @@ static inline int special8(const uint8_t *p) {
     return ((zero_byte | control | v) & HIGHS) != 0;
 }
 
-/* the end of the run of plain string bytes at p (at most 16 bytes short of it: the caller's byte loop
- * finds the exact end) */
+/* the end of the run of plain string bytes at p: exact where a 16-byte block holds it (SSE2), else at
+ * most 8 bytes short of it (the 8-byte fallback), where the caller's byte loop finds the exact end */
 static inline const uint8_t *plain_run(const uint8_t *p, const uint8_t *end) {
 #ifdef __SSE2__
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);

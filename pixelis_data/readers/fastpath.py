@@ -12,7 +12,7 @@ Where the extension could not be compiled (``pip install`` without a C compiler)
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -61,8 +61,9 @@ def _table(cols: dict[str, Buffers]) -> pa.Table:
     return pa.table({name: built[name] if name in built else _strings(cols[name]) for name in INPUT_SCHEMA})
 
 
-def id_set() -> object | None:
-    """A new C set of id hash pairs (``readers/seen.py``), or None without the extension."""
+def id_set() -> Any:
+    """A new C set of id hash pairs (``_fastparse.IdSet``, used by ``readers/seen.py``), or None without the
+    extension."""
     return None if _fastparse is None else _fastparse.IdSet()
 
 
